@@ -1,0 +1,636 @@
+//! The topology file: which sources feed the engine, which views run, which
+//! sinks get them, and where the API listens.
+//!
+//! A topology is TOML, versioned (`version = 1`), loaded into typed structs
+//! that reject unknown fields, and validated once by [`Topology::load`].
+//! String values may reference environment variables as `${NAME}` or
+//! `${NAME:-default}` (inside double-quoted strings), so one file serves a
+//! laptop, CI and docker compose. `$${` writes a literal `${`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Names of the contract's views, in contract order.
+pub const VIEW_NAMES: [&str; 7] = [
+    "conversation_snapshots",
+    "entity_cooccurrence",
+    "provider_stats",
+    "memory_state",
+    "debate_stats",
+    "entities",
+    "relationships",
+];
+
+/// A loaded, validated topology.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Format version; only `1` exists.
+    pub version: u32,
+    /// A name for logs and status lines.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Runtime settings.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Where events come from. All sources feed one deduplicated event set.
+    pub sources: Vec<SourceConfig>,
+    /// Which views run (default: all of them).
+    #[serde(default)]
+    pub views: ViewsConfig,
+    /// Where views go.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    /// The REST API.
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+fn default_name() -> String {
+    "helixflow".to_owned()
+}
+
+/// Runtime settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Timely worker threads (default 2; `helixflow run -w N` overrides).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Length of one logical epoch: events arriving within it become visible together.
+    #[serde(default = "default_epoch", with = "humantime_serde")]
+    pub epoch: Duration,
+    /// How often the one-line status prints (0s turns it off).
+    #[serde(default = "default_status", with = "humantime_serde")]
+    pub status_interval: Duration,
+}
+
+fn default_workers() -> usize {
+    2
+}
+fn default_epoch() -> Duration {
+    Duration::from_millis(20)
+}
+fn default_status() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: default_workers(),
+            epoch: default_epoch(),
+            status_interval: default_status(),
+        }
+    }
+}
+
+/// One source of events, tagged by `kind`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// JSONL files.
+    File(FileSourceConfig),
+    /// The built-in traffic generator.
+    Generator(GeneratorConfig),
+    /// The contract's Kafka topics.
+    Kafka(KafkaSourceConfig),
+}
+
+impl SourceConfig {
+    /// The source's unique name; it labels positions, counters and rejections.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::File(c) => &c.name,
+            SourceConfig::Generator(c) => &c.name,
+            SourceConfig::Kafka(c) => &c.name,
+        }
+    }
+}
+
+/// JSONL files, read in order; with `follow`, the last one is tailed like `tail -f`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// Unique source name.
+    pub name: String,
+    /// The files to read.
+    pub paths: Vec<PathBuf>,
+    /// Keep reading the last file as it grows.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+/// The built-in generator of realistic HelixAgent traffic.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// Unique source name.
+    pub name: String,
+    /// Events per second; 0 means as fast as possible.
+    #[serde(default = "default_rate")]
+    pub rate: u64,
+    /// Seed: the same seed gives the same events.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Stop after this many events (absent: never stop).
+    #[serde(default)]
+    pub events: Option<u64>,
+    /// Fraction of events re-sent as at-least-once duplicates.
+    #[serde(default = "default_duplicates")]
+    pub duplicate_ratio: f64,
+    /// Fraction of lines that are malformed on purpose.
+    #[serde(default = "default_malformed")]
+    pub malformed_ratio: f64,
+}
+
+fn default_rate() -> u64 {
+    2_000
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_duplicates() -> f64 {
+    0.01
+}
+fn default_malformed() -> f64 {
+    0.001
+}
+
+/// A Kafka source: brokers, group and the topic of each event type.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// Unique source name.
+    pub name: String,
+    /// `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Consumer group; a new group starts from the earliest offset.
+    pub group_id: String,
+    /// Topic names (defaults: the contract's).
+    #[serde(default)]
+    pub topics: KafkaTopics,
+}
+
+/// The topic of each event type.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTopics {
+    #[serde(default = "t_conv")]
+    pub conversations: String,
+    #[serde(default = "t_mem")]
+    pub memory: String,
+    #[serde(default = "t_ent")]
+    pub entities: String,
+    #[serde(default = "t_rel")]
+    pub relationships: String,
+    #[serde(default = "t_prov")]
+    pub providers: String,
+    #[serde(default = "t_deb")]
+    pub debates: String,
+}
+
+fn t_conv() -> String {
+    "helixagent.conversations".into()
+}
+fn t_mem() -> String {
+    "helixagent.memory.events".into()
+}
+fn t_ent() -> String {
+    "helixagent.entities.updates".into()
+}
+fn t_rel() -> String {
+    "helixagent.relationships.updates".into()
+}
+fn t_prov() -> String {
+    "helixagent.analytics.providers".into()
+}
+fn t_deb() -> String {
+    "helixagent.analytics.debates".into()
+}
+
+impl Default for KafkaTopics {
+    fn default() -> Self {
+        KafkaTopics {
+            conversations: t_conv(),
+            memory: t_mem(),
+            entities: t_ent(),
+            relationships: t_rel(),
+            providers: t_prov(),
+            debates: t_deb(),
+        }
+    }
+}
+
+/// Which views run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewsConfig {
+    /// View names, or `["all"]` (the default).
+    #[serde(default = "all_views")]
+    pub enabled: Vec<String>,
+}
+
+fn all_views() -> Vec<String> {
+    vec!["all".to_owned()]
+}
+
+impl Default for ViewsConfig {
+    fn default() -> Self {
+        ViewsConfig {
+            enabled: all_views(),
+        }
+    }
+}
+
+impl ViewsConfig {
+    /// The enabled views' names, `all` expanded.
+    pub fn names(&self) -> Vec<&'static str> {
+        expand_views(&self.enabled)
+    }
+}
+
+fn expand_views(list: &[String]) -> Vec<&'static str> {
+    if list.iter().any(|v| v == "all") {
+        return VIEW_NAMES.to_vec();
+    }
+    VIEW_NAMES
+        .into_iter()
+        .filter(|v| list.iter().any(|l| l == v))
+        .collect()
+}
+
+/// One sink, tagged by `kind`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// View snapshots as JSONL files.
+    Files(FilesSinkConfig),
+}
+
+impl SinkConfig {
+    /// The sink's unique name.
+    pub fn name(&self) -> &str {
+        match self {
+            SinkConfig::Files(c) => &c.name,
+        }
+    }
+
+    /// The views this sink receives, `all` expanded.
+    pub fn view_names(&self) -> Vec<&'static str> {
+        match self {
+            SinkConfig::Files(c) => expand_views(&c.views),
+        }
+    }
+
+    fn views_field(&self) -> &[String] {
+        match self {
+            SinkConfig::Files(c) => &c.views,
+        }
+    }
+}
+
+/// Writes each view as `DIR/{view}.jsonl` (sorted, as `replay` does),
+/// replacing the files atomically every `interval`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSinkConfig {
+    /// Unique sink name.
+    pub name: String,
+    /// The views it receives: names, or `["all"]` (the default).
+    #[serde(default = "all_views")]
+    pub views: Vec<String>,
+    /// Output directory (created if absent).
+    pub dir: PathBuf,
+    /// How often the files are rewritten.
+    #[serde(default = "default_sink_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn default_sink_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// The REST API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Serve the API.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Address to listen on (default `127.0.0.1:8080`).
+    #[serde(default = "default_bind")]
+    pub bind: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_bind() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: true,
+            bind: default_bind(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The parsed bind address (validated at load).
+    pub fn bind_addr(&self) -> Option<SocketAddr> {
+        self.bind.parse().ok()
+    }
+}
+
+/// Why a topology file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the topology file: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An environment reference could not be resolved.
+    #[error("{file}:{line}: {message}")]
+    Env {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    /// TOML syntax, an unknown field, a missing field or a wrong type.
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    /// Parsed, but the settings do not make sense together.
+    #[error("{file}: `{field}`: {message}; fix: {fix}")]
+    Invalid {
+        file: String,
+        field: String,
+        message: String,
+        fix: String,
+    },
+}
+
+impl Topology {
+    /// Reads, substitutes environment references, parses and validates.
+    pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Topology::parse(&file, &text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses topology text; `env` resolves variable names.
+    pub fn parse(
+        file: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Topology, TopologyError> {
+        let substituted = substitute_env(file, text, env)?;
+        let topology: Topology =
+            toml::from_str(&substituted).map_err(|e| TopologyError::Parse {
+                file: file.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
+        topology.validate(file)?;
+        Ok(topology)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), TopologyError> {
+        let invalid = |field: &str, message: String, fix: &str| TopologyError::Invalid {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            message,
+            fix: fix.to_owned(),
+        };
+        if self.version != 1 {
+            return Err(invalid(
+                "version",
+                format!("version {} is not supported", self.version),
+                "write `version = 1`",
+            ));
+        }
+        if self.engine.workers == 0 || self.engine.workers > 256 {
+            return Err(invalid(
+                "engine.workers",
+                format!("{} workers", self.engine.workers),
+                "use 1 to 256 workers",
+            ));
+        }
+        if self.engine.epoch.is_zero() {
+            return Err(invalid("engine.epoch", "an epoch of 0s".into(), "use e.g. `epoch = \"20ms\"`"));
+        }
+        if self.sources.is_empty() {
+            return Err(invalid("sources", "no source".into(), "add a `[[sources]]` table"));
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            let field = format!("sources[{i}]");
+            if s.name().is_empty() {
+                return Err(invalid(&format!("{field}.name"), "empty name".into(), "give every source a name"));
+            }
+            if self.sources[..i].iter().any(|o| o.name() == s.name()) {
+                return Err(invalid(
+                    &format!("{field}.name"),
+                    format!("source name {:?} is used twice", s.name()),
+                    "give every source a unique name",
+                ));
+            }
+            match s {
+                SourceConfig::File(f) if f.paths.is_empty() => {
+                    return Err(invalid(&format!("{field}.paths"), "no file".into(), "list at least one JSONL file"));
+                }
+                SourceConfig::Generator(g) => {
+                    for (name, r) in [("duplicate_ratio", &g.duplicate_ratio), ("malformed_ratio", &g.malformed_ratio)] {
+                        if !(0.0..=0.5).contains(r) {
+                            return Err(invalid(
+                                &format!("{field}.{name}"),
+                                format!("{r} is outside 0..=0.5"),
+                                "use a fraction such as 0.01",
+                            ));
+                        }
+                    }
+                }
+                SourceConfig::Kafka(k) => {
+                    if k.brokers.trim().is_empty() {
+                        return Err(invalid(
+                            &format!("{field}.brokers"),
+                            "no broker".into(),
+                            "set `brokers = \"${KAFKA_BROKERS:-127.0.0.1:9092}\"`",
+                        ));
+                    }
+                    if k.group_id.trim().is_empty() {
+                        return Err(invalid(&format!("{field}.group_id"), "empty group id".into(), "set a consumer group"));
+                    }
+                }
+                SourceConfig::File(_) => {}
+            }
+        }
+        check_view_list(&self.views.enabled).map_err(|(m, f)| invalid("views.enabled", m, &f))?;
+        if self.views.names().is_empty() {
+            return Err(invalid("views.enabled", "no view enabled".into(), "list at least one view or `all`"));
+        }
+        for (i, s) in self.sinks.iter().enumerate() {
+            let field = format!("sinks[{i}]");
+            if self.sinks[..i].iter().any(|o| o.name() == s.name()) {
+                return Err(invalid(
+                    &format!("{field}.name"),
+                    format!("sink name {:?} is used twice", s.name()),
+                    "give every sink a unique name",
+                ));
+            }
+            check_view_list(s.views_field()).map_err(|(m, f)| invalid(&format!("{field}.views"), m, &f))?;
+            let enabled = self.views.names();
+            if let Some(v) = s.view_names().into_iter().find(|v| !enabled.contains(v)) {
+                return Err(invalid(
+                    &format!("{field}.views"),
+                    format!("view `{v}` is not enabled in `views.enabled`"),
+                    "enable the view or remove it from the sink",
+                ));
+            }
+            let SinkConfig::Files(files) = s;
+            if files.interval.is_zero() {
+                return Err(invalid(&format!("{field}.interval"), "an interval of 0s".into(), "use e.g. `interval = \"10s\"`"));
+            }
+        }
+        if self.api.enabled && self.api.bind_addr().is_none() {
+            return Err(invalid(
+                "api.bind",
+                format!("{:?} is not an address", self.api.bind),
+                "use IP:PORT, e.g. `bind = \"127.0.0.1:8080\"`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_view_list(list: &[String]) -> Result<(), (String, String)> {
+    for v in list {
+        if v != "all" && !VIEW_NAMES.contains(&v.as_str()) {
+            return Err((
+                format!("unknown view {v:?}"),
+                format!("use `all` or some of: {}", VIEW_NAMES.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `${NAME}` and `${NAME:-default}`; the value is escaped for a TOML
+/// basic string.
+fn substitute_env(
+    file: &str,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, TopologyError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+            continue;
+        }
+        let Some(body_start) = after.strip_prefix("${") else {
+            out.push('$');
+            rest = &after[1..];
+            continue;
+        };
+        let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
+        let env_err = |message: String| TopologyError::Env {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let end = body_start
+            .find('}')
+            .ok_or_else(|| env_err("`${` without a closing `}`".into()))?;
+        let body = &body_start[..end];
+        let (name, default) = match body.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (body, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(env_err(format!("`${{{body}}}` is not a variable reference (use `${{NAME}}` or `${{NAME:-default}}`)")));
+        }
+        let value = match (env(name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => {
+                return Err(env_err(format!(
+                    "environment variable {name} is not set and `${{{name}}}` has no default (write `${{{name}:-value}}`)"
+                )))
+            }
+        };
+        for c in value.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        rest = &body_start[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Topology, TopologyError> {
+        Topology::parse("t.toml", text, |n| (n == "SET").then(|| "10.0.0.1:9".to_owned()))
+    }
+
+    const MIN: &str = "version = 1\n[[sources]]\nname = \"g\"\nkind = \"generator\"\n";
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let t = parse(MIN).unwrap();
+        assert_eq!(t.views.names().len(), 7);
+        assert_eq!(t.api.bind, "127.0.0.1:8080");
+        assert!(matches!(&t.sources[0], SourceConfig::Generator(g) if g.rate == 2000));
+    }
+
+    #[test]
+    fn env_references_resolve_with_defaults() {
+        let t = parse(&format!("{MIN}[api]\nbind = \"${{SET}}\"\n")).unwrap();
+        assert_eq!(t.api.bind, "10.0.0.1:9");
+        let t = parse(&format!("{MIN}[api]\nbind = \"${{UNSET:-127.0.0.1:1}}\"\n")).unwrap();
+        assert_eq!(t.api.bind, "127.0.0.1:1");
+        let err = parse(&format!("{MIN}[api]\nbind = \"${{UNSET}}\"\n")).unwrap_err().to_string();
+        assert!(err.contains("t.toml:6") && err.contains("UNSET"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_name_line_and_field() {
+        let err = parse(&format!("{MIN}rat = 5\n")).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("`rat`") && err.contains("`rate`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_combinations_say_the_fix() {
+        let err = parse(&format!("{MIN}[views]\nenabled = [\"nope\"]\n")).unwrap_err().to_string();
+        assert!(err.contains("views.enabled") && err.contains("fix:"), "{err}");
+        let err = parse(&format!("{MIN}[api]\nbind = \"localhost\"\n")).unwrap_err().to_string();
+        assert!(err.contains("api.bind"), "{err}");
+        let err = parse(&MIN.replace("version = 1", "version = 2")).unwrap_err().to_string();
+        assert!(err.contains("version"), "{err}");
+        let two = format!("{MIN}[[sources]]\nname = \"g\"\nkind = \"generator\"\n");
+        assert!(parse(&two).unwrap_err().to_string().contains("used twice"));
+        let sink = format!("{MIN}[views]\nenabled = [\"entities\"]\n[[sinks]]\nname = \"f\"\nkind = \"files\"\ndir = \"o\"\nviews = [\"debate_stats\"]\n");
+        assert!(parse(&sink).unwrap_err().to_string().contains("not enabled"));
+    }
+}
