@@ -1,1 +1,38 @@
-//! placeholder
+//! The contract's views as differential-dataflow operators.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`intern`] | string ids → dense `u32` [`intern::Id`]s, shared by all workers |
+//! | [`facts`] | the compact, interned form of each event kind |
+//! | [`dedup`] | idempotency-key deduplication with an order-independent conflict rule |
+//! | [`conversation_snapshots`] | one row per conversation |
+//! | [`memberships`] | distinct (conversation, entity) pairs, arranged by conversation |
+//! | [`entity_cooccurrence`] | entity pairs by number of shared conversations |
+//! | [`provider_stats`] | per provider/model/hour counts, sums, exact percentiles |
+//! | [`memory_state`] | CRDT-resolved memories |
+//! | [`debate_stats`] | per-debate statistics |
+//! | [`latest`] | latest event per key: the `entities` and `relationships` views |
+//! | [`reduce_view`] | the arrange-and-reduce shape every keyed view shares |
+//! | [`views`] | wiring all of the above; reading traces at a consistent time |
+//! | [`rows`] | view names, key fields, rows read from one worker |
+//! | [`render`] | rows → sorted, paged JSON lines |
+
+pub mod conversation_snapshots;
+pub mod debate_stats;
+pub mod dedup;
+pub mod entity_cooccurrence;
+pub mod facts;
+pub mod intern;
+pub mod latest;
+pub mod memberships;
+pub mod memory_state;
+pub mod provider_stats;
+pub mod reduce_view;
+pub mod render;
+pub mod rows;
+pub mod views;
+
+/// Logical time: the input epoch.
+pub type Time = u64;
+/// Difference type of every collection.
+pub type Diff = isize;

@@ -1,0 +1,121 @@
+//! `provider_stats`: per (provider, model, hour) call counts, sums and exact
+//! nearest-rank latency percentiles.
+
+use crate::facts::{CallFact, OrdF64};
+use crate::intern::Id;
+use crate::reduce_view::{reduce_view, ViewTrace};
+use crate::{Diff, Time};
+use differential_dataflow::operators::arrange::Arranged;
+use differential_dataflow::VecCollection;
+use helixflow_types::timestamp::Millis;
+use serde::{Deserialize, Serialize};
+
+/// (provider, model, hour start in ms).
+pub type ProviderKey = (Id, Id, Millis);
+
+/// A row of `provider_stats`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProviderRow {
+    pub calls: u64,
+    pub errors: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: OrdF64,
+    pub latency_p50: u32,
+    pub latency_p95: u32,
+    pub latency_p99: u32,
+    pub latency_avg: OrdF64,
+}
+
+/// The arranged view.
+pub type ProviderTrace = ViewTrace<ProviderKey, ProviderRow>;
+
+/// One call as the reduce sees it; latency first so input arrives sorted by it.
+type CallValue = (u32, bool, u32, u32, OrdF64);
+
+/// Computes the view from provider calls.
+pub fn provider_stats<'s>(
+    calls: VecCollection<'s, Time, CallFact, Diff>,
+) -> Arranged<'s, ProviderTrace> {
+    let keyed = calls.map(|c| {
+        let value: CallValue = (
+            c.latency_ms,
+            c.success,
+            c.tokens_in,
+            c.tokens_out,
+            c.cost_usd,
+        );
+        ((c.provider, c.model, c.hour), value)
+    });
+    reduce_view(keyed, "provider_stats", |_key, input, output| {
+        if let Some(row) = summarize(input) {
+            output.push((row, 1));
+        }
+    })
+}
+
+/// Nearest-rank percentile: the value at 1-based rank `ceil(p/100 * n)`.
+pub fn nearest_rank(p: u64, n: u64) -> u64 {
+    (p * n).div_ceil(100).max(1)
+}
+
+fn summarize(input: &[(&CallValue, Diff)]) -> Option<ProviderRow> {
+    let calls: u64 = input
+        .iter()
+        .map(|(_, d)| u64::try_from(*d).unwrap_or(0))
+        .sum();
+    if calls == 0 {
+        return None;
+    }
+    let ranks = [
+        nearest_rank(50, calls),
+        nearest_rank(95, calls),
+        nearest_rank(99, calls),
+    ];
+    let mut pct = [0u32; 3];
+    let (mut seen, mut errors, mut tin, mut tout, mut cost, mut lat) = (0u64, 0, 0, 0, 0.0, 0u64);
+    for ((latency, success, tokens_in, tokens_out, c), d) in input {
+        let n = u64::try_from(*d).unwrap_or(0);
+        for (slot, rank) in pct.iter_mut().zip(ranks) {
+            if seen < rank && rank <= seen + n {
+                *slot = *latency;
+            }
+        }
+        seen += n;
+        if !success {
+            errors += n;
+        }
+        tin += u64::from(*tokens_in) * n;
+        tout += u64::from(*tokens_out) * n;
+        lat += u64::from(*latency) * n;
+        for _ in 0..n {
+            cost += c.0;
+        }
+    }
+    Some(ProviderRow {
+        calls,
+        errors,
+        tokens_in: tin,
+        tokens_out: tout,
+        cost_usd: OrdF64(cost),
+        latency_p50: pct[0],
+        latency_p95: pct[1],
+        latency_p99: pct[2],
+        latency_avg: OrdF64(lat as f64 / calls as f64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest_rank;
+
+    #[test]
+    fn nearest_rank_matches_definition() {
+        assert_eq!(nearest_rank(50, 1), 1);
+        assert_eq!(nearest_rank(50, 4), 2);
+        assert_eq!(nearest_rank(95, 20), 19);
+        assert_eq!(nearest_rank(95, 21), 20);
+        assert_eq!(nearest_rank(99, 100), 99);
+        assert_eq!(nearest_rank(99, 101), 100);
+    }
+}

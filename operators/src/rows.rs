@@ -1,0 +1,112 @@
+//! View names, their key fields, and the rows one worker reads from a view.
+
+use crate::conversation_snapshots::ConversationRow;
+use crate::debate_stats::DebateRow;
+use crate::facts::{EntityFact, RelationshipFact};
+use crate::intern::Id;
+use crate::latest::RelationshipKey;
+use crate::memory_state::MemoryRow;
+use crate::provider_stats::{ProviderKey, ProviderRow};
+use crate::Diff;
+
+/// The contract's views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ViewName {
+    ConversationSnapshots = 0,
+    EntityCooccurrence = 1,
+    ProviderStats = 2,
+    MemoryState = 3,
+    DebateStats = 4,
+    Entities = 5,
+    Relationships = 6,
+}
+
+impl ViewName {
+    /// Every view, in contract order.
+    pub const ALL: [ViewName; 7] = [
+        ViewName::ConversationSnapshots,
+        ViewName::EntityCooccurrence,
+        ViewName::ProviderStats,
+        ViewName::MemoryState,
+        ViewName::DebateStats,
+        ViewName::Entities,
+        ViewName::Relationships,
+    ];
+
+    /// The view's name as the contract writes it.
+    pub fn as_str(self) -> &'static str {
+        helixflow_types::topology::VIEW_NAMES[self as usize]
+    }
+
+    /// Looks a view up by name.
+    pub fn parse(name: &str) -> Option<ViewName> {
+        ViewName::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+
+    /// The key fields, in sort order.
+    pub fn key_fields(self) -> &'static [&'static str] {
+        match self {
+            ViewName::ConversationSnapshots => &["conversation_id"],
+            ViewName::EntityCooccurrence => &["a", "b"],
+            ViewName::ProviderStats => &["provider", "model", "hour"],
+            ViewName::MemoryState => &["memory_id"],
+            ViewName::DebateStats => &["debate_id"],
+            ViewName::Entities => &["entity_id"],
+            ViewName::Relationships => &["source_id", "target_id", "rel_type"],
+        }
+    }
+}
+
+impl std::fmt::Display for ViewName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The rows of one view that one worker holds (unsorted, ids not resolved).
+#[derive(Clone, Debug)]
+pub enum ViewPart {
+    Conversations(Vec<(Id, ConversationRow)>),
+    /// ((smaller id, larger id), count).
+    Cooccurrence(Vec<((Id, Id), Diff)>),
+    ProviderStats(Vec<(ProviderKey, ProviderRow)>),
+    Memory(Vec<(Id, MemoryRow)>),
+    Debates(Vec<(Id, DebateRow)>),
+    Entities(Vec<(Id, EntityFact)>),
+    Relationships(Vec<(RelationshipKey, RelationshipFact)>),
+}
+
+impl ViewPart {
+    /// Appends another worker's part of the same view.
+    pub fn absorb(&mut self, other: ViewPart) {
+        match (self, other) {
+            (ViewPart::Conversations(a), ViewPart::Conversations(b)) => a.extend(b),
+            (ViewPart::Cooccurrence(a), ViewPart::Cooccurrence(b)) => a.extend(b),
+            (ViewPart::ProviderStats(a), ViewPart::ProviderStats(b)) => a.extend(b),
+            (ViewPart::Memory(a), ViewPart::Memory(b)) => a.extend(b),
+            (ViewPart::Debates(a), ViewPart::Debates(b)) => a.extend(b),
+            (ViewPart::Entities(a), ViewPart::Entities(b)) => a.extend(b),
+            (ViewPart::Relationships(a), ViewPart::Relationships(b)) => a.extend(b),
+            // Parts of different views are never merged; nothing to do.
+            _ => {}
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            ViewPart::Conversations(v) => v.len(),
+            ViewPart::Cooccurrence(v) => v.len(),
+            ViewPart::ProviderStats(v) => v.len(),
+            ViewPart::Memory(v) => v.len(),
+            ViewPart::Debates(v) => v.len(),
+            ViewPart::Entities(v) => v.len(),
+            ViewPart::Relationships(v) => v.len(),
+        }
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,303 @@
+//! Wiring of every view from the stream of decoded candidates, and reading
+//! the arranged views back out at a consistent time.
+//!
+//! Candidates are partitioned by kind, deduplicated, and fed to the enabled
+//! views. Each view ends in an arrangement whose trace handle is kept in
+//! [`ViewTraces`]: the API, the sinks and `replay` read those traces (never a
+//! copy of the data) through [`ViewTraces::read`].
+
+use crate::conversation_snapshots::{
+    conversation_items, conversation_snapshots, ConversationTrace,
+};
+use crate::debate_stats::{debate_stats, DebateTrace};
+use crate::dedup::{dedup_named, DedupStats};
+use crate::entity_cooccurrence::{entity_cooccurrence, CooccurrenceTrace};
+use crate::facts::{Candidate, Fact};
+use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
+use crate::memberships::memberships;
+use crate::memory_state::{memory_state, MemoryTrace};
+use crate::provider_stats::{provider_stats, ProviderTrace};
+use crate::rows::{ViewName, ViewPart};
+use crate::{Diff, Time};
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::cursor::cursor_list;
+use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
+use differential_dataflow::trace::{Cursor, TraceReader};
+use differential_dataflow::{ExchangeData, VecCollection};
+use std::sync::Arc;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::vec::{Map, Partition};
+use timely::dataflow::operators::Probe;
+use timely::dataflow::StreamVec;
+use timely::progress::Antichain;
+
+/// Dedup counters, one per event kind (contract order).
+pub type KindStats = [Arc<DedupStats>; 6];
+
+/// The views a dataflow computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewSet(pub [bool; 7]);
+
+impl ViewSet {
+    /// Every view.
+    pub fn all() -> Self {
+        ViewSet([true; 7])
+    }
+
+    /// The views named (unknown names are ignored; topologies validate them).
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut set = [false; 7];
+        for n in names {
+            if let Some(v) = ViewName::parse(n) {
+                set[v as usize] = true;
+            }
+        }
+        ViewSet(set)
+    }
+
+    /// Whether `view` is computed.
+    pub fn contains(&self, view: ViewName) -> bool {
+        self.0[view as usize]
+    }
+}
+
+/// Trace handles of the computed views, on one worker.
+#[derive(Default)]
+pub struct ViewTraces {
+    pub conversation_snapshots: Option<ConversationTrace>,
+    pub entity_cooccurrence: Option<CooccurrenceTrace>,
+    pub provider_stats: Option<ProviderTrace>,
+    pub memory_state: Option<MemoryTrace>,
+    pub debate_stats: Option<DebateTrace>,
+    pub entities: Option<EntityTrace>,
+    pub relationships: Option<RelationshipTrace>,
+}
+
+fn narrow<'s, F: ExchangeData>(
+    stream: StreamVec<'s, Time, Candidate<Fact>>,
+    name: &str,
+    stats: &Arc<DedupStats>,
+    pick: fn(Fact) -> Option<F>,
+) -> VecCollection<'s, Time, F, Diff> {
+    dedup_named(
+        stream.flat_map(move |c| c.narrow(pick)),
+        name,
+        Arc::clone(stats),
+    )
+}
+
+/// Builds every enabled view from the candidates; each view's arrangement is
+/// attached to `probe`.
+pub fn build_views<'s>(
+    candidates: StreamVec<'s, Time, Candidate<Fact>>,
+    enabled: ViewSet,
+    stats: &KindStats,
+    probe: &ProbeHandle<Time>,
+) -> ViewTraces {
+    let mut parts = candidates
+        .partition(6, |c| (c.fact.kind_index(), c))
+        .into_iter();
+    let mut next = || parts.next().expect("partition returns 6 streams");
+    let messages = narrow(next(), "dedup_messages", &stats[0], |f| match f {
+        Fact::Message(m) => Some(m),
+        _ => None,
+    });
+    let memory = narrow(next(), "dedup_memory", &stats[1], |f| match f {
+        Fact::Memory(m) => Some(m),
+        _ => None,
+    });
+    let entity_updates = narrow(next(), "dedup_entities", &stats[2], |f| match f {
+        Fact::Entity(m) => Some(m),
+        _ => None,
+    });
+    let relationship_updates = narrow(next(), "dedup_relationships", &stats[3], |f| match f {
+        Fact::Relationship(m) => Some(m),
+        _ => None,
+    });
+    let calls = narrow(next(), "dedup_provider_calls", &stats[4], |f| match f {
+        Fact::Call(m) => Some(m),
+        _ => None,
+    });
+    let rounds = narrow(next(), "dedup_debate_rounds", &stats[5], |f| match f {
+        Fact::Debate(m) => Some(m),
+        _ => None,
+    });
+
+    let mut traces = ViewTraces::default();
+    let items = conversation_items(messages);
+    if enabled.contains(ViewName::ConversationSnapshots) {
+        let a = conversation_snapshots(items.clone());
+        a.stream.clone().probe_with(probe);
+        traces.conversation_snapshots = Some(a.trace);
+    }
+    if enabled.contains(ViewName::EntityCooccurrence) {
+        let a = entity_cooccurrence(memberships(items));
+        a.stream.clone().probe_with(probe);
+        traces.entity_cooccurrence = Some(a.trace);
+    }
+    if enabled.contains(ViewName::ProviderStats) {
+        let a = provider_stats(calls);
+        a.stream.clone().probe_with(probe);
+        traces.provider_stats = Some(a.trace);
+    }
+    if enabled.contains(ViewName::MemoryState) {
+        let a = memory_state(memory);
+        a.stream.clone().probe_with(probe);
+        traces.memory_state = Some(a.trace);
+    }
+    if enabled.contains(ViewName::DebateStats) {
+        let a = debate_stats(rounds);
+        a.stream.clone().probe_with(probe);
+        traces.debate_stats = Some(a.trace);
+    }
+    if enabled.contains(ViewName::Entities) {
+        let a = entities(entity_updates);
+        a.stream.clone().probe_with(probe);
+        traces.entities = Some(a.trace);
+    }
+    if enabled.contains(ViewName::Relationships) {
+        let a = relationships(relationship_updates);
+        a.stream.clone().probe_with(probe);
+        traces.relationships = Some(a.trace);
+    }
+    traces
+}
+
+/// Reads a keyed view: every (key, row) whose accumulated count at `as_of` is positive.
+fn read_vals<K, V>(trace: &mut TraceAgent<ValSpine<K, V, Time, Diff>>, as_of: Time) -> Vec<(K, V)>
+where
+    K: ExchangeData,
+    V: ExchangeData,
+{
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
+    let (mut cursor, storage) = cursor_list(batches);
+    let mut out = Vec::new();
+    while let Some(key) = cursor.get_key(&storage) {
+        while let Some(val) = cursor.get_val(&storage) {
+            let mut count: Diff = 0;
+            cursor.map_times(&storage, |t, d| {
+                if *t <= as_of {
+                    count += *d;
+                }
+            });
+            if count > 0 {
+                out.push((key.clone(), val.clone()));
+            }
+            cursor.step_val(&storage);
+        }
+        cursor.step_key(&storage);
+    }
+    out
+}
+
+/// Reads a key-only view: every key with its positive accumulated count.
+fn read_counts<K>(trace: &mut TraceAgent<KeySpine<K, Time, Diff>>, as_of: Time) -> Vec<(K, Diff)>
+where
+    K: ExchangeData,
+{
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
+    let (mut cursor, storage) = cursor_list(batches);
+    let mut out = Vec::new();
+    while let Some(key) = cursor.get_key(&storage) {
+        while cursor.get_val(&storage).is_some() {
+            let mut count: Diff = 0;
+            cursor.map_times(&storage, |t, d| {
+                if *t <= as_of {
+                    count += *d;
+                }
+            });
+            if count > 0 {
+                out.push((key.clone(), count));
+            }
+            cursor.step_val(&storage);
+        }
+        cursor.step_key(&storage);
+    }
+    out
+}
+
+fn upper_of<Tr: TraceReader<Time = Time>>(trace: &mut Tr) -> Option<Time> {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    upper.elements().first().copied()
+}
+
+fn compact<Tr: TraceReader<Time = Time>>(trace: &mut Tr, frontier: Time) {
+    let f = [frontier];
+    trace.set_logical_compaction(Antichain::from_elem(frontier).borrow());
+    trace.set_physical_compaction(timely::progress::frontier::AntichainRef::new(&f));
+}
+
+macro_rules! each_trace {
+    ($self:ident, $t:ident => $body:expr) => {{
+        if let Some($t) = $self.conversation_snapshots.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.entity_cooccurrence.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.provider_stats.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.memory_state.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.debate_stats.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.entities.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.relationships.as_mut() {
+            $body;
+        }
+    }};
+}
+
+impl ViewTraces {
+    /// This worker's part of `view` as of time `as_of` (every update at a
+    /// time `<= as_of`). `None` if the view is not computed.
+    pub fn read(&mut self, view: ViewName, as_of: Time) -> Option<ViewPart> {
+        Some(match view {
+            ViewName::ConversationSnapshots => {
+                ViewPart::Conversations(read_vals(self.conversation_snapshots.as_mut()?, as_of))
+            }
+            ViewName::EntityCooccurrence => {
+                ViewPart::Cooccurrence(read_counts(self.entity_cooccurrence.as_mut()?, as_of))
+            }
+            ViewName::ProviderStats => {
+                ViewPart::ProviderStats(read_vals(self.provider_stats.as_mut()?, as_of))
+            }
+            ViewName::MemoryState => {
+                ViewPart::Memory(read_vals(self.memory_state.as_mut()?, as_of))
+            }
+            ViewName::DebateStats => {
+                ViewPart::Debates(read_vals(self.debate_stats.as_mut()?, as_of))
+            }
+            ViewName::Entities => ViewPart::Entities(read_vals(self.entities.as_mut()?, as_of)),
+            ViewName::Relationships => {
+                ViewPart::Relationships(read_vals(self.relationships.as_mut()?, as_of))
+            }
+        })
+    }
+
+    /// The first time not yet complete in every view on this worker
+    /// (`None` once every view's input is closed).
+    pub fn upper(&mut self) -> Option<Time> {
+        let mut min: Option<Time> = None;
+        each_trace!(self, t => if let Some(u) = upper_of(t) {
+            min = Some(min.map_or(u, |m| m.min(u)));
+        });
+        min
+    }
+
+    /// Allows the traces to forget history before `frontier`: reads must then
+    /// use `as_of >= frontier`.
+    pub fn compact_to(&mut self, frontier: Time) {
+        each_trace!(self, t => compact(t, frontier));
+    }
+}
