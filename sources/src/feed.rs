@@ -1,0 +1,330 @@
+//! The feed: how sources hand raw events to the dataflow, and how they say
+//! which epochs are complete.
+//!
+//! # The progress contract
+//!
+//! A source sends [`Chunk`]s, each stamped with an epoch (the logical time its
+//! events get). Epochs a source stamps never decrease. When a source calls
+//! [`SourceHandle::seal`] with epoch `e`, it promises that every chunk with
+//! epoch `<= e` has already been sent, and records the input position reached
+//! (file offset, generator count, Kafka offsets) so a snapshot at `e` can say
+//! what it reflects. [`SourceHandle::finish`] seals everything.
+//!
+//! The dataflow's ingest operator holds a capability for the least epoch that
+//! may still arrive and releases it as [`Feed::sealed`] advances and the
+//! channel drains: a timestamp is complete once every source has sealed it
+//! and every chunk of it has been taken.
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A block of newline-delimited raw events from one source.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// Index of the source in the feed.
+    pub source: usize,
+    /// The epoch (logical time) of every event in the chunk.
+    pub epoch: u64,
+    /// 1-based line number of the first line (0 when lines are not numbered).
+    pub first_line: u64,
+    /// Which file the lines come from (for messages about them).
+    pub origin: Arc<str>,
+    /// The lines, each ending in `\n` except perhaps the last.
+    pub data: Vec<u8>,
+}
+
+/// Progress of one source, shared with the workers and the API.
+#[derive(Debug)]
+pub struct SourceProgress {
+    /// The source's name.
+    pub name: String,
+    sealed: AtomicU64,
+    finished: AtomicBool,
+    positions: Mutex<BTreeMap<u64, serde_json::Value>>,
+    events: AtomicU64,
+}
+
+impl SourceProgress {
+    /// Greatest sealed epoch.
+    pub fn sealed(&self) -> u64 {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    /// True once the source will send nothing more.
+    pub fn finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Raw events (lines) sent so far.
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// The position reached by the last seal at or before `epoch`.
+    pub fn position_at(&self, epoch: u64) -> Option<serde_json::Value> {
+        let p = self.positions.lock().ok()?;
+        p.range(..=epoch).next_back().map(|(_, v)| v.clone())
+    }
+
+    /// Forgets positions of epochs before `epoch` (keeping the one in force there).
+    pub fn forget_before(&self, epoch: u64) {
+        if let Ok(mut p) = self.positions.lock() {
+            let keep_from = p.range(..=epoch).next_back().map(|(e, _)| *e);
+            if let Some(k) = keep_from {
+                let rest = p.split_off(&k);
+                *p = rest;
+            }
+        }
+    }
+}
+
+/// The feed: one bounded channel shared by all sources and all workers.
+#[derive(Clone)]
+pub struct Feed {
+    tx: Sender<Chunk>,
+    rx: Receiver<Chunk>,
+    sources: Arc<Mutex<Vec<Arc<SourceProgress>>>>,
+}
+
+impl Feed {
+    /// A feed holding at most `capacity` chunks in flight (backpressure beyond).
+    pub fn new(capacity: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        Feed {
+            tx,
+            rx,
+            sources: Arc::default(),
+        }
+    }
+
+    /// Registers a source; the handle goes to the thread that produces it.
+    pub fn add_source(&self, name: &str) -> SourceHandle {
+        let progress = Arc::new(SourceProgress {
+            name: name.to_owned(),
+            sealed: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
+            positions: Mutex::new(BTreeMap::new()),
+            events: AtomicU64::new(0),
+        });
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.push(Arc::clone(&progress));
+        SourceHandle {
+            index: sources.len() - 1,
+            tx: self.tx.clone(),
+            progress,
+        }
+    }
+
+    /// Every source's progress.
+    pub fn sources(&self) -> Vec<Arc<SourceProgress>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The greatest epoch every unfinished source has sealed, and whether all are finished.
+    pub fn sealed(&self) -> (u64, bool) {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let mut min = u64::MAX;
+        let mut all_finished = true;
+        for s in sources.iter() {
+            if !s.finished() {
+                all_finished = false;
+                min = min.min(s.sealed());
+            }
+        }
+        (min, all_finished)
+    }
+
+    /// Takes a chunk if one is waiting.
+    pub fn try_take(&self) -> Result<Chunk, TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// True when no chunk is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// Chunks waiting.
+    pub fn backlog(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Positions of every source as of `epoch`, as `{source name: position}`.
+    pub fn positions_at(&self, epoch: u64) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for s in self.sources() {
+            map.insert(s.name.clone(), s.position_at(epoch).unwrap_or(serde_json::Value::Null));
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+/// The producing side of one source.
+pub struct SourceHandle {
+    index: usize,
+    tx: Sender<Chunk>,
+    progress: Arc<SourceProgress>,
+}
+
+/// The dataflow has gone away; the source should stop.
+#[derive(Debug, thiserror::Error)]
+#[error("the engine stopped reading this source")]
+pub struct FeedClosed;
+
+impl SourceHandle {
+    /// This source's index in the feed.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Sends a chunk (blocks while the feed is full: backpressure).
+    pub fn send(&self, mut chunk: Chunk, lines: u64) -> Result<(), FeedClosed> {
+        chunk.source = self.index;
+        self.progress.events.fetch_add(lines, Ordering::Relaxed);
+        self.tx.send(chunk).map_err(|_| FeedClosed)
+    }
+
+    /// Declares every epoch `<= epoch` complete, at input `position`.
+    pub fn seal(&self, epoch: u64, position: serde_json::Value) {
+        if epoch > self.progress.sealed() {
+            if let Ok(mut p) = self.progress.positions.lock() {
+                p.insert(epoch, position);
+            }
+            self.progress.sealed.store(epoch, Ordering::Release);
+        }
+    }
+
+    /// Declares the source done at `position`.
+    pub fn finish(&self, epoch: u64, position: serde_json::Value) {
+        self.seal(epoch, position);
+        self.progress.finished.store(true, Ordering::Release);
+    }
+
+    /// The greatest epoch sealed so far.
+    pub fn sealed(&self) -> u64 {
+        self.progress.sealed()
+    }
+}
+
+/// How a source assigns epochs.
+#[derive(Clone, Debug)]
+pub enum EpochPolicy {
+    /// Wall-clock ticks shared by all sources of an engine: epoch = 1 + elapsed / tick.
+    Clock(EpochClock),
+    /// A new epoch every this many lines (batch replay).
+    Lines(u64),
+}
+
+/// A wall clock cut into ticks.
+#[derive(Clone, Debug)]
+pub struct EpochClock {
+    start: Instant,
+    tick: Duration,
+}
+
+impl EpochClock {
+    /// A clock starting now.
+    pub fn new(tick: Duration) -> Self {
+        EpochClock {
+            start: Instant::now(),
+            tick: tick.max(Duration::from_micros(100)),
+        }
+    }
+
+    /// The current epoch (starts at 1).
+    pub fn now(&self) -> u64 {
+        1 + (self.start.elapsed().as_nanos() / self.tick.as_nanos()) as u64
+    }
+
+    /// The tick length.
+    pub fn tick(&self) -> Duration {
+        self.tick
+    }
+}
+
+/// Tracks the current epoch of one source under a policy and seals as it moves.
+pub struct EpochCursor {
+    policy: EpochPolicy,
+    current: u64,
+    lines_in_epoch: u64,
+}
+
+impl EpochCursor {
+    /// Starts at epoch 1 (or the clock's current epoch).
+    pub fn new(policy: EpochPolicy) -> Self {
+        let current = match &policy {
+            EpochPolicy::Clock(c) => c.now(),
+            EpochPolicy::Lines(_) => 1,
+        };
+        EpochCursor {
+            policy,
+            current,
+            lines_in_epoch: 0,
+        }
+    }
+
+    /// The epoch for the next chunk.
+    pub fn current(&self) -> u64 {
+        self.current
+    }
+
+    /// Accounts for `lines` sent in the current epoch.
+    pub fn sent(&mut self, lines: u64) {
+        self.lines_in_epoch += lines;
+    }
+
+    /// Moves to a later epoch if the policy says so; returns the epoch that
+    /// just closed (to seal), if any.
+    pub fn advance(&mut self) -> Option<u64> {
+        let next = match &self.policy {
+            EpochPolicy::Clock(c) => c.now(),
+            EpochPolicy::Lines(n) if self.lines_in_epoch >= *n => self.current + 1,
+            EpochPolicy::Lines(_) => self.current,
+        };
+        (next > self.current).then(|| {
+            let closed = next - 1;
+            self.current = next;
+            self.lines_in_epoch = 0;
+            closed
+        })
+    }
+
+    /// True when epochs follow the wall clock.
+    pub fn is_clocked(&self) -> bool {
+        matches!(self.policy, EpochPolicy::Clock(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_is_the_minimum_over_unfinished_sources() {
+        let feed = Feed::new(4);
+        let a = feed.add_source("a");
+        let b = feed.add_source("b");
+        a.seal(5, serde_json::json!({"line": 5}));
+        b.seal(3, serde_json::json!({"line": 3}));
+        assert_eq!(feed.sealed(), (3, false));
+        b.finish(4, serde_json::json!({"line": 9}));
+        assert_eq!(feed.sealed(), (5, false));
+        a.finish(6, serde_json::Value::Null);
+        assert!(feed.sealed().1);
+        assert_eq!(feed.positions_at(3)["b"]["line"], 3);
+        assert_eq!(feed.positions_at(4)["b"]["line"], 9);
+    }
+
+    #[test]
+    fn line_policy_moves_epochs_by_volume() {
+        let mut c = EpochCursor::new(EpochPolicy::Lines(10));
+        c.sent(9);
+        assert_eq!(c.advance(), None);
+        c.sent(1);
+        assert_eq!(c.advance(), Some(1));
+        assert_eq!(c.current(), 2);
+    }
+}

@@ -1,0 +1,426 @@
+//! A seeded generator of realistic HelixAgent traffic: interleaved
+//! conversations whose messages mention entities, provider calls with
+//! long-tailed latencies, CRDT memory operations from several nodes, entity
+//! and relationship updates, and debate rounds. Optionally re-sends some
+//! events (at-least-once duplicates) and corrupts some lines.
+//!
+//! At 1M events the shape is close to what HelixAgent sees: ~55% messages in
+//! ~18K conversations, each mentioning ~50 distinct entities out of 100K,
+//! which gives tens of millions of entity-pair incidences.
+
+use crate::feed::{Chunk, EpochCursor, EpochPolicy, FeedClosed, SourceHandle};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Generator settings.
+#[derive(Clone, Debug)]
+pub struct GeneratorSettings {
+    /// Seed; the same settings give the same lines.
+    pub seed: u64,
+    /// Stop after this many lines (`None`: never).
+    pub events: Option<u64>,
+    /// Lines per second; 0 = as fast as possible.
+    pub rate: u64,
+    /// Fraction of lines that repeat an earlier event.
+    pub duplicate_ratio: f64,
+    /// Fraction of lines that are malformed.
+    pub malformed_ratio: f64,
+    /// Size of the world (conversations, entities...), as if this many events
+    /// were planned; defaults to `events` or 1M.
+    pub scale: u64,
+}
+
+impl Default for GeneratorSettings {
+    fn default() -> Self {
+        GeneratorSettings {
+            seed: 42,
+            events: None,
+            rate: 0,
+            duplicate_ratio: 0.0,
+            malformed_ratio: 0.0,
+            scale: 1_000_000,
+        }
+    }
+}
+
+const PROVIDERS: [(&str, &[&str]); 5] = [
+    ("openai", &["gpt-4o", "gpt-4o-mini"]),
+    ("anthropic", &["claude-3-5-sonnet", "claude-3-haiku"]),
+    ("google", &["gemini-1.5-pro"]),
+    ("mistral", &["mistral-large"]),
+    ("deepseek", &["deepseek-chat"]),
+];
+const KINDS: [&str; 6] = ["person", "project", "library", "company", "place", "concept"];
+const REL_TYPES: [&str; 5] = ["uses", "depends_on", "works_on", "mentions", "located_in"];
+const INTENTS: [&str; 5] = ["code_help", "research", "planning", "chit_chat", "debugging"];
+const TAGS: [&str; 8] = ["work", "personal", "todo", "idea", "urgent", "later", "family", "ml"];
+const BASE_MS: i64 = 1_769_731_200_000; // 2026-01-30T00:00:00Z
+
+struct Conversation {
+    id: u64,
+    user: u64,
+    session: u64,
+    next_seq: u64,
+    length: u64,
+    topic: Vec<u64>,
+}
+
+/// Produces event lines one at a time.
+pub struct Generator {
+    s: GeneratorSettings,
+    rng: SmallRng,
+    produced: u64,
+    next_conv: u64,
+    active: Vec<Conversation>,
+    recent: Vec<String>,
+    memory_clock: Vec<u64>,
+    debate_round: Vec<u32>,
+    users: u64,
+    entities: u64,
+    memories: u64,
+    debates: u64,
+}
+
+impl Generator {
+    /// A generator with these settings.
+    pub fn new(s: GeneratorSettings) -> Self {
+        let scale = s.scale.max(1000);
+        let memories = (scale / 200).max(10);
+        let debates = (scale / 500).max(5);
+        Generator {
+            rng: SmallRng::seed_from_u64(s.seed),
+            produced: 0,
+            next_conv: 0,
+            active: Vec::new(),
+            recent: Vec::new(),
+            memory_clock: vec![0; memories as usize],
+            debate_round: vec![0; debates as usize],
+            users: (scale / 400).max(10),
+            entities: (scale / 10).max(100),
+            memories,
+            debates,
+            s,
+        }
+    }
+
+    /// Lines produced so far.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// True when the configured number of lines is reached.
+    pub fn done(&self) -> bool {
+        self.s.events.is_some_and(|n| self.produced >= n)
+    }
+
+    /// Appends the next line (with its `\n`) to `out`.
+    pub fn next_line(&mut self, out: &mut String) {
+        self.produced += 1;
+        let roll: f64 = self.rng.gen();
+        if roll < self.s.malformed_ratio {
+            self.malformed(out);
+        } else if roll < self.s.malformed_ratio + self.s.duplicate_ratio && !self.recent.is_empty() {
+            let i = self.rng.gen_range(0..self.recent.len());
+            out.push_str(&self.recent[i]);
+        } else {
+            let start = out.len();
+            self.event(out);
+            if self.s.duplicate_ratio > 0.0 {
+                let line = out[start..].to_owned();
+                if self.recent.len() < 1024 {
+                    self.recent.push(line);
+                } else {
+                    let i = self.rng.gen_range(0..1024);
+                    self.recent[i] = line;
+                }
+            }
+        }
+        out.push('\n');
+    }
+
+    fn ts(&mut self) -> String {
+        let ms = BASE_MS + self.produced as i64 * 50 + self.rng.gen_range(0..50);
+        let mut s = String::with_capacity(24);
+        helixflow_types::timestamp::write_millis(ms, &mut s);
+        s
+    }
+
+    fn entity_id(&mut self, topic: Option<&[u64]>) -> u64 {
+        match topic {
+            Some(t) if self.rng.gen_bool(0.8) => t[self.rng.gen_range(0..t.len())],
+            _ => {
+                let u: f64 = self.rng.gen();
+                (u * u * self.entities as f64) as u64
+            }
+        }
+    }
+
+    fn entity_name(id: u64) -> String {
+        // A few ids carry non-ASCII text, as real names do.
+        if id % 97 == 0 {
+            format!("ent-ü{id}-Ωmega")
+        } else {
+            format!("ent-{id}")
+        }
+    }
+
+    fn event(&mut self, out: &mut String) {
+        let eid = self.produced;
+        let ts = self.ts();
+        let roll: f64 = self.rng.gen();
+        let (provider, models) = PROVIDERS[self.rng.gen_range(0..PROVIDERS.len())];
+        let model = models[self.rng.gen_range(0..models.len())];
+        // Writing to a String cannot fail.
+        if roll < 0.55 {
+            if self.active.len() < 200 || self.rng.gen_bool(0.01) {
+                self.start_conversation();
+            }
+            let i = self.rng.gen_range(0..self.active.len());
+            let (conv_id, user, session, seq, topic) = {
+                let c = &mut self.active[i];
+                let seq = c.next_seq;
+                c.next_seq += 1;
+                (c.id, c.user, c.session, seq, c.topic.clone())
+            };
+            let role = match seq % 2 {
+                0 if seq % 10 == 0 => "system",
+                0 => "user",
+                _ if self.rng.gen_bool(0.1) => "tool",
+                _ => "assistant",
+            };
+            let _ = write!(
+                out,
+                r#"{{"type":"message","event_id":"msg-{eid}","ts":"{ts}","conversation_id":"conv-{conv_id}","session_id":"sess-{session}","user_id":"user-{user}","seq":{seq},"role":"{role}","content":"message {seq} of conversation {conv_id}","tokens":{}"#,
+                self.rng.gen_range(1..800)
+            );
+            if role == "assistant" {
+                let _ = write!(out, r#","provider":"{provider}","model":"{model}","latency_ms":{}"#, self.latency());
+            }
+            if self.rng.gen_bool(0.3) {
+                let _ = write!(out, r#","intent":"{}""#, INTENTS[self.rng.gen_range(0..INTENTS.len())]);
+            }
+            let mentions = self.rng.gen_range(0..=5);
+            if mentions > 0 {
+                out.push_str(r#","entities":["#);
+                for m in 0..mentions {
+                    let e = self.entity_id(Some(&topic));
+                    if m > 0 {
+                        out.push(',');
+                    }
+                    let name = Self::entity_name(e);
+                    let _ = write!(out, r#"{{"id":"{name}","name":"{name}","kind":"{}"}}"#, KINDS[(e % 6) as usize]);
+                }
+                out.push(']');
+            }
+            out.push('}');
+            if self.active[i].next_seq >= self.active[i].length {
+                self.active.swap_remove(i);
+            }
+        } else if roll < 0.75 {
+            let success = self.rng.gen_bool(0.97);
+            let tin = self.rng.gen_range(10..4000);
+            let tout = self.rng.gen_range(1..2000);
+            let cost = (tin + tout) as f64 * 0.000_002 * (1.0 + self.rng.gen::<f64>());
+            let _ = write!(
+                out,
+                r#"{{"type":"provider_call","event_id":"call-{eid}","ts":"{ts}","provider":"{provider}","model":"{model}","latency_ms":{},"tokens_in":{tin},"tokens_out":{tout},"cost_usd":{cost:.6},"success":{success}"#,
+                self.latency()
+            );
+            if !success {
+                out.push_str(r#","error":"rate_limited""#);
+            }
+            out.push('}');
+        } else if roll < 0.85 {
+            let m = self.rng.gen_range(0..self.memories);
+            let clock = &mut self.memory_clock[m as usize];
+            // Concurrent writers now and then share a Lamport time.
+            if self.rng.gen_bool(0.8) {
+                *clock += 1;
+            }
+            let lamport = *clock;
+            let op = match self.rng.gen_range(0..10) {
+                0 if lamport > 1 => "delete",
+                0..=3 => "add",
+                _ => "update",
+            };
+            let _ = write!(
+                out,
+                r#"{{"type":"memory","event_id":"mem-{eid}","ts":"{ts}","op":"{op}","memory_id":"memory-{m}","user_id":"user-{}","node_id":"node-{}","lamport":{lamport}"#,
+                m % self.users,
+                self.rng.gen_range(0..5)
+            );
+            if op != "delete" {
+                let _ = write!(out, r#","content":"fact {lamport} about memory {m}""#);
+                let t1 = TAGS[self.rng.gen_range(0..TAGS.len())];
+                let t2 = TAGS[self.rng.gen_range(0..TAGS.len())];
+                let _ = write!(out, r#","tags":["{t1}","{t2}"]"#);
+                if self.rng.gen_bool(0.3) {
+                    out.push_str(r#","strategy":"merge_all""#);
+                }
+            }
+            out.push('}');
+        } else if roll < 0.91 {
+            let e = self.entity_id(None);
+            let name = Self::entity_name(e);
+            let _ = write!(
+                out,
+                r#"{{"type":"entity","event_id":"ent-evt-{eid}","ts":"{ts}","entity_id":"{name}","name":"{name} v{eid}","kind":"{}","properties":{{"score":{},"verified":{}}}"#,
+                KINDS[(e % 6) as usize],
+                self.rng.gen_range(0..100),
+                self.rng.gen_bool(0.5)
+            );
+            if self.rng.gen_bool(0.5) {
+                let _ = write!(out, r#","conversation_id":"conv-{}""#, self.rng.gen_range(0..self.next_conv.max(1)));
+            }
+            out.push('}');
+        } else if roll < 0.96 {
+            let a = Self::entity_name(self.entity_id(None));
+            let b = Self::entity_name(self.entity_id(None));
+            let _ = write!(
+                out,
+                r#"{{"type":"relationship","event_id":"rel-evt-{eid}","ts":"{ts}","source_id":"{a}","target_id":"{b}","rel_type":"{}","weight":{:.3}}}"#,
+                REL_TYPES[self.rng.gen_range(0..REL_TYPES.len())],
+                self.rng.gen::<f64>()
+            );
+        } else {
+            let d = self.rng.gen_range(0..self.debates);
+            let round = &mut self.debate_round[d as usize];
+            if self.rng.gen_bool(0.4) {
+                *round += 1;
+            }
+            let round = (*round).max(1);
+            let (dp, dms) = PROVIDERS[(d as usize + self.rng.gen_range(0..3)) % PROVIDERS.len()];
+            let _ = write!(
+                out,
+                r#"{{"type":"debate_round","event_id":"deb-{eid}","ts":"{ts}","debate_id":"debate-{d}","conversation_id":"conv-{}","provider":"{dp}","model":"{}","round":{round},"score":{:.2},"stance":"pro","consensus":{}}}"#,
+                d * 7,
+                dms[0],
+                self.rng.gen_range(0.0..10.0),
+                self.rng.gen_bool(0.05)
+            );
+        }
+    }
+
+    fn latency(&mut self) -> u32 {
+        let u: f64 = self.rng.gen::<f64>().max(1e-9);
+        (200.0 + 400.0 * (-u.ln()).powf(1.5)) as u32
+    }
+
+    fn start_conversation(&mut self) {
+        let id = self.next_conv;
+        self.next_conv += 1;
+        let user = self.rng.gen_range(0..self.users);
+        let topic_size = self.rng.gen_range(20..60);
+        let topic = (0..topic_size).map(|_| self.entity_id(None)).collect();
+        self.active.push(Conversation {
+            id,
+            user,
+            session: id * 3 + self.rng.gen_range(0..3),
+            next_seq: 0,
+            length: self.rng.gen_range(8..60),
+            topic,
+        });
+    }
+
+    fn malformed(&mut self, out: &mut String) {
+        let eid = self.produced;
+        let _ = match self.rng.gen_range(0..6) {
+            0 => write!(out, r#"{{"type":"message","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","conversation_id":"#),
+            1 => write!(out, r#"{{"type":"provider_call","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","provider":"openai","model":"gpt-4o","latency_ms":-5,"tokens_in":1,"tokens_out":1,"cost_usd":0.1,"success":true}}"#),
+            2 => write!(out, r#"{{"type":"telemetry","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z"}}"#),
+            3 => write!(out, r#"{{"type":"message","event_id":"bad-{eid}","ts":"yesterday","conversation_id":"c","session_id":"s","user_id":"u","seq":1,"role":"user","content":"","tokens":1}}"#),
+            4 => write!(out, r#"{{"type":"debate_round","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","debate_id":"d","provider":"p","model":"m","round":1.5,"score":1}}"#),
+            _ => write!(out, "not json at all {eid}"),
+        };
+    }
+
+    /// Runs as a source: sends chunks into the feed at the configured rate
+    /// until done or `stop` is set.
+    pub fn run(
+        mut self,
+        handle: &SourceHandle,
+        epochs: EpochPolicy,
+        stop: &AtomicBool,
+    ) -> Result<(), FeedClosed> {
+        let mut epochs = EpochCursor::new(epochs);
+        let started = Instant::now();
+        let origin: Arc<str> = Arc::from("generator");
+        let batch = if self.s.rate == 0 { 2048 } else { (self.s.rate / 200).clamp(1, 2048) };
+        while !self.done() && !stop.load(Ordering::Relaxed) {
+            if self.s.rate > 0 {
+                let due = (started.elapsed().as_secs_f64() * self.s.rate as f64) as u64;
+                if self.produced >= due {
+                    if let Some(closed) = epochs.advance() {
+                        handle.seal(closed, self.position());
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+            }
+            let mut text = String::with_capacity(batch as usize * 300);
+            let first = self.produced + 1;
+            let mut n = 0;
+            while n < batch && !self.done() {
+                self.next_line(&mut text);
+                n += 1;
+            }
+            handle.send(
+                Chunk {
+                    source: handle.index(),
+                    epoch: epochs.current(),
+                    first_line: first,
+                    origin: Arc::clone(&origin),
+                    data: text.into_bytes(),
+                },
+                n,
+            )?;
+            epochs.sent(n);
+            if let Some(closed) = epochs.advance() {
+                handle.seal(closed, self.position());
+            }
+        }
+        handle.finish(epochs.current(), self.position());
+        Ok(())
+    }
+
+    fn position(&self) -> serde_json::Value {
+        serde_json::json!({ "events": self.produced })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_lines_and_every_line_is_one_line() {
+        let settings = GeneratorSettings {
+            seed: 7,
+            events: Some(2000),
+            duplicate_ratio: 0.05,
+            malformed_ratio: 0.01,
+            scale: 2000,
+            ..GeneratorSettings::default()
+        };
+        let run = |s: GeneratorSettings| {
+            let mut g = Generator::new(s);
+            let mut out = String::new();
+            while !g.done() {
+                g.next_line(&mut out);
+            }
+            out
+        };
+        let a = run(settings.clone());
+        assert_eq!(a, run(settings));
+        assert_eq!(a.lines().count(), 2000);
+        let decoded = a
+            .lines()
+            .filter(|l| helixflow_types::decode::decode_event(l.as_bytes()).is_ok())
+            .count();
+        assert!(decoded > 1900 && decoded < 2000, "{decoded}");
+    }
+}
