@@ -1,1 +1,7 @@
-//! placeholder
+//! Sinks: where views go.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`files`] | a view as `DIR/{view}.jsonl`, sorted, replaced atomically |
+
+pub mod files;

@@ -1,0 +1,188 @@
+//! Command-line interface: argument parsing and dispatch only.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use helixflow_engine::generate::generate;
+use helixflow_engine::replay::{replay, ReplaySpec};
+use helixflow_sources::generator::GeneratorSettings;
+use helixflow_types::topology::Topology;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Helixflow: live, queryable, incrementally maintained views over
+/// AI-agent event streams (timely/differential dataflow).
+#[derive(Parser)]
+#[command(name = "helixflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a topology: sources → views → sinks and the REST API, until Ctrl-C.
+    Run {
+        /// The topology file (e.g. topologies/demo.toml).
+        topology: PathBuf,
+        /// Override the API address (`api.bind`), e.g. 127.0.0.1:9000.
+        #[arg(long)]
+        api: Option<String>,
+        /// Override the number of worker threads.
+        #[arg(short = 'w', long)]
+        workers: Option<usize>,
+        /// Stop once every source has finished and the views reflect it.
+        #[arg(long)]
+        exit_when_done: bool,
+    },
+    /// Compute every view over JSONL event files and write DIR/{view}.jsonl.
+    Replay {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads.
+        #[arg(short = 'w', long, default_value_t = 2)]
+        workers: usize,
+        /// Lines per logical epoch (smaller: less memory, more overhead).
+        #[arg(long, default_value_t = 200_000)]
+        epoch_lines: u64,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// JSONL files (`-` for standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check a topology file and print what it would run.
+    Validate {
+        /// The topology file.
+        topology: PathBuf,
+    },
+    /// Write generated HelixAgent traffic as JSONL.
+    Generate {
+        /// Number of events (lines).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Fraction of lines that repeat an earlier event.
+        #[arg(long, default_value_t = 0.01)]
+        duplicate_ratio: f64,
+        /// Fraction of malformed lines.
+        #[arg(long, default_value_t = 0.001)]
+        malformed_ratio: f64,
+        /// Output file (`-` for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+}
+
+/// Entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run {
+            topology,
+            api,
+            workers,
+            exit_when_done,
+        } => {
+            let mut t = Topology::load(&topology)?;
+            if let Some(api) = api {
+                t.api.bind = api;
+                t.api.enabled = true;
+                if t.api.bind_addr().is_none() {
+                    anyhow::bail!("--api {}: not an address (use IP:PORT)", t.api.bind);
+                }
+            }
+            if let Some(w) = workers {
+                anyhow::ensure!(w > 0, "-w must be at least 1");
+                t.engine.workers = w;
+            }
+            helixflow_engine::run::run(t, exit_when_done)
+        }
+        Command::Replay {
+            out,
+            workers,
+            epoch_lines,
+            quiet,
+            files,
+        } => {
+            anyhow::ensure!(workers > 0, "-w must be at least 1");
+            let summary = replay(ReplaySpec {
+                files,
+                out: out.clone(),
+                workers,
+                epoch_lines: epoch_lines.max(1),
+                progress: !quiet && std::io::stderr().is_terminal(),
+            })?;
+            eprintln!(
+                "replayed {} lines in {:.2}s ({:.0} lines/s): {} valid, {} rejected, {} duplicates; views in {}",
+                summary.lines,
+                summary.seconds,
+                summary.lines as f64 / summary.seconds.max(1e-9),
+                summary.valid,
+                summary.rejected,
+                summary.duplicates,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Validate { topology } => {
+            let t = Topology::load(&topology)?;
+            println!(
+                "{}: ok (topology `{}`: {} source(s), views {}, {} sink(s), api {})",
+                topology.display(),
+                t.name,
+                t.sources.len(),
+                t.views.names().join(","),
+                t.sinks.len(),
+                if t.api.enabled { t.api.bind.as_str() } else { "off" }
+            );
+            Ok(())
+        }
+        Command::Generate {
+            events,
+            seed,
+            duplicate_ratio,
+            malformed_ratio,
+            out,
+        } => {
+            let settings = GeneratorSettings {
+                seed,
+                events: Some(events),
+                rate: 0,
+                duplicate_ratio,
+                malformed_ratio,
+                scale: events,
+            };
+            let progress = out.as_os_str() != "-" && std::io::stderr().is_terminal();
+            if out.as_os_str() == "-" {
+                generate(settings, &mut std::io::stdout().lock(), false)?;
+            } else {
+                let mut f = std::io::BufWriter::new(
+                    std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+                );
+                generate(settings, &mut f, progress)?;
+            }
+            Ok(())
+        }
+    }
+}

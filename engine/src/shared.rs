@@ -1,0 +1,180 @@
+//! State shared by the workers, the sources, the API and the sinks: the
+//! interner, counters, the feed, each worker's published frontier, the read
+//! holds that keep snapshots consistent, and the query channels.
+//!
+//! # Consistent snapshots
+//!
+//! Each worker publishes the first epoch its traces have not completed. A
+//! reader takes `as_of = min(published) - 1` (every epoch up to `as_of` is
+//! complete on every worker) and registers a read hold at `as_of` in the same
+//! critical section; workers never compact their traces past the least hold.
+//! Every worker then answers the query from its traces with exactly the
+//! updates at times `<= as_of`: all rows of one response reflect the same
+//! input positions.
+
+use crate::rejects::RejectLog;
+use crossbeam_channel::{Receiver, Sender};
+use helixflow_operators::intern::Interner;
+use helixflow_operators::rows::{ViewName, ViewPart};
+use helixflow_operators::views::KindStats;
+use helixflow_operators::Time;
+use helixflow_sources::feed::Feed;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A question to one worker.
+pub enum WorkerQuery {
+    /// Read this worker's part of a view at `as_of`.
+    Read {
+        view: ViewName,
+        as_of: Time,
+        reply: Sender<Option<ViewPart>>,
+    },
+}
+
+#[derive(Default)]
+struct Frontiers {
+    /// Per worker: the first epoch not complete (`Time::MAX` once closed).
+    published: Vec<Time>,
+    /// Active read holds: as_of → count.
+    holds: BTreeMap<Time, usize>,
+}
+
+/// Why a snapshot could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The view is not enabled in this topology.
+    #[error("view `{0}` is not computed by this topology")]
+    NotComputed(ViewName),
+    /// A worker did not answer in time (it is overloaded or has stopped).
+    #[error("the workers did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A consistent read of one view.
+pub struct Snapshot {
+    /// Every epoch `<= as_of` is reflected, none after.
+    pub as_of: Time,
+    /// The rows, from every worker.
+    pub part: ViewPart,
+}
+
+/// Everything the threads of one engine share.
+pub struct Shared {
+    /// Identifier table.
+    pub ids: Interner,
+    /// The chunks from the sources.
+    pub feed: Feed,
+    /// Rejected inputs.
+    pub rejects: RejectLog,
+    /// Dedup counters per event kind.
+    pub dedup: KindStats,
+    /// Valid events decoded (duplicates included).
+    pub valid: AtomicU64,
+    /// Set to stop every thread.
+    pub shutdown: AtomicBool,
+    frontiers: Mutex<Frontiers>,
+    queries: Vec<Sender<WorkerQuery>>,
+}
+
+/// The receiving ends of the workers' query channels, one per worker.
+pub type QueryInboxes = Vec<Receiver<WorkerQuery>>;
+
+impl Shared {
+    /// Shared state for `workers` workers.
+    pub fn new(workers: usize, feed: Feed, rejects: RejectLog) -> (Arc<Shared>, QueryInboxes) {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
+        let shared = Shared {
+            ids: Interner::new(),
+            feed,
+            rejects,
+            dedup: Default::default(),
+            valid: AtomicU64::new(0),
+            shutdown: AtomicBool::new(false),
+            frontiers: Mutex::new(Frontiers {
+                published: vec![0; workers],
+                holds: BTreeMap::new(),
+            }),
+            queries: senders,
+        };
+        (Arc::new(shared), receivers)
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// A worker reports the first epoch it has not completed; returns the
+    /// epoch its traces may compact to.
+    pub fn publish(&self, worker: usize, upper: Time) -> Time {
+        let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+        f.published[worker] = upper;
+        let complete = f.published.iter().copied().min().unwrap_or(0);
+        let readable = complete.saturating_sub(1);
+        f.holds.keys().next().map_or(readable, |h| readable.min(*h))
+    }
+
+    /// The latest epoch complete on every worker (0: nothing yet), and
+    /// whether every worker's input is closed.
+    pub fn complete(&self) -> (Time, bool) {
+        let f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+        let min = f.published.iter().copied().min().unwrap_or(0);
+        (min.saturating_sub(1), min == Time::MAX)
+    }
+
+    /// Reads one view consistently across workers.
+    pub fn snapshot(&self, view: ViewName, timeout: Duration) -> Result<Snapshot, SnapshotError> {
+        let as_of = {
+            let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+            let as_of = f.published.iter().copied().min().unwrap_or(0).saturating_sub(1);
+            *f.holds.entry(as_of).or_default() += 1;
+            as_of
+        };
+        let result = self.ask_workers(view, as_of, timeout);
+        let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = f.holds.get_mut(&as_of) {
+            *n -= 1;
+            if *n == 0 {
+                f.holds.remove(&as_of);
+            }
+        }
+        result.map(|part| Snapshot { as_of, part })
+    }
+
+    fn ask_workers(&self, view: ViewName, as_of: Time, timeout: Duration) -> Result<ViewPart, SnapshotError> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for q in &self.queries {
+            // A worker that has stopped cannot answer; the timeout below reports it.
+            let _ = q.send(WorkerQuery::Read {
+                view,
+                as_of,
+                reply: tx.clone(),
+            });
+        }
+        let mut merged: Option<ViewPart> = None;
+        for _ in 0..self.queries.len() {
+            match rx.recv_timeout(timeout) {
+                Ok(Some(part)) => match merged.as_mut() {
+                    Some(m) => m.absorb(part),
+                    None => merged = Some(part),
+                },
+                Ok(None) => return Err(SnapshotError::NotComputed(view)),
+                Err(_) => return Err(SnapshotError::Timeout(timeout)),
+            }
+        }
+        merged.ok_or(SnapshotError::NotComputed(view))
+    }
+
+    /// Duplicates dropped (all kinds).
+    pub fn duplicates(&self) -> u64 {
+        self.dedup.iter().map(|s| s.duplicates.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Conflicting duplicates (all kinds).
+    pub fn conflicts(&self) -> u64 {
+        self.dedup.iter().map(|s| s.conflicts.load(Ordering::Relaxed)).sum()
+    }
+}

@@ -1,0 +1,47 @@
+//! One timely worker: builds the dataflow (ingest → dedup → views), then
+//! steps it, publishes its frontier, compacts its traces as far as read holds
+//! allow, and answers read queries from its traces.
+
+use crate::ingest::ingest;
+use crate::shared::{Shared, WorkerQuery};
+use crossbeam_channel::Receiver;
+use helixflow_operators::views::{build_views, ViewSet};
+use helixflow_operators::Time;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::worker::Worker;
+
+/// Runs one worker until shutdown.
+pub fn run_worker(
+    worker: &mut Worker,
+    shared: Arc<Shared>,
+    views: ViewSet,
+    inbox: Receiver<WorkerQuery>,
+) {
+    let index = worker.index();
+    let probe = ProbeHandle::new();
+    let mut traces = worker.dataflow::<Time, _, _>(|scope| {
+        let candidates = ingest(scope.clone(), Arc::clone(&shared));
+        build_views(candidates, views, &shared.dedup, &probe)
+    });
+    let mut compacted: Time = 0;
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        worker.step_or_park(Some(Duration::from_millis(1)));
+        let upper = traces.upper().unwrap_or(Time::MAX);
+        let allowed = shared.publish(index, upper);
+        if allowed > compacted && allowed < Time::MAX {
+            traces.compact_to(allowed);
+            compacted = allowed;
+        }
+        while let Ok(query) = inbox.try_recv() {
+            match query {
+                WorkerQuery::Read { view, as_of, reply } => {
+                    // The asker may have given up (timeout); nothing to do then.
+                    let _ = reply.send(traces.read(view, as_of));
+                }
+            }
+        }
+    }
+}
