@@ -1,8 +1,217 @@
-//! `helixflow run`: the streaming engine from a topology.
+//! `helixflow run`: the streaming engine from a topology — sources, workers,
+//! file sinks, the REST API, and a periodic one-line status on stderr.
 
-use helixflow_types::topology::Topology;
+use crate::engine::{Engine, EngineSpec};
+use crate::rejects::RejectLog;
+use crate::shared::{Shared, SnapshotError};
+use anyhow::Context;
+use helixflow_api::reader::{ApiSnapshot, ReadError, ViewReader};
+use helixflow_api::server::ApiServer;
+use helixflow_operators::intern::Interner;
+use helixflow_operators::rows::ViewName;
+use helixflow_operators::views::ViewSet;
+use helixflow_sinks::files::write_view_file;
+use helixflow_sources::feed::{EpochClock, EpochPolicy};
+use helixflow_types::topology::{SinkConfig, Topology};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long an API read may wait for the workers.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The engine as the API sees it.
+pub struct EngineReader {
+    shared: Arc<Shared>,
+    views: ViewSet,
+    topology: String,
+    started: Instant,
+}
+
+impl EngineReader {
+    /// A reader over a running engine.
+    pub fn new(shared: Arc<Shared>, views: ViewSet, topology: &str) -> Self {
+        EngineReader {
+            shared,
+            views,
+            topology: topology.to_owned(),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl ViewReader for EngineReader {
+    fn read(&self, view: ViewName) -> Result<ApiSnapshot, ReadError> {
+        if !self.views.contains(view) {
+            return Err(ReadError::NotEnabled(view));
+        }
+        let snap = self.shared.snapshot(view, READ_TIMEOUT).map_err(|e| match e {
+            SnapshotError::NotComputed(v) => ReadError::NotEnabled(v),
+            SnapshotError::Timeout(_) => ReadError::Unavailable(e.to_string()),
+        })?;
+        Ok(ApiSnapshot {
+            as_of: snap.as_of,
+            positions: self.shared.feed.positions_at(snap.as_of),
+            part: snap.part,
+        })
+    }
+
+    fn ids(&self) -> &Interner {
+        &self.shared.ids
+    }
+
+    fn health(&self) -> serde_json::Value {
+        let s = &self.shared;
+        let (as_of, closed) = s.complete();
+        let sources: Vec<_> = s
+            .feed
+            .sources()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "lines": p.events(),
+                    "sealed_epoch": p.sealed(),
+                    "finished": p.finished(),
+                    "position": p.position_at(u64::MAX),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "status": "ok",
+            "topology": self.topology,
+            "uptime_s": self.started.elapsed().as_secs(),
+            "workers": s.workers(),
+            "as_of": as_of,
+            "all_input_done": closed,
+            "positions": s.feed.positions_at(as_of),
+            "sources": sources,
+            "backlog_chunks": s.feed.backlog(),
+            "valid_events": s.valid.load(Ordering::Relaxed),
+            "duplicates": s.duplicates(),
+            "conflicts": s.conflicts(),
+            "rejected": {
+                "total": s.rejects.total(),
+                "by_source": s.rejects.by_source(),
+                "last": s.rejects.last(),
+            },
+            "views": ViewName::ALL.iter().filter(|v| self.views.contains(**v)).map(|v| v.as_str()).collect::<Vec<_>>(),
+        })
+    }
+}
 
 /// Runs a topology until Ctrl-C (or until done, with `exit_when_done`).
-pub fn run(_topology: Topology, _exit_when_done: bool) -> anyhow::Result<()> {
-    anyhow::bail!("run: not wired yet")
+pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
+    let views = ViewSet::from_names(topology.views.names());
+    let mut engine = Engine::start(EngineSpec {
+        workers: topology.engine.workers,
+        views,
+        sources: topology.sources.clone(),
+        epochs: EpochPolicy::Clock(EpochClock::new(topology.engine.epoch)),
+        rejects: RejectLog::default(),
+        feed_capacity: 64,
+    })?;
+    let shared = Arc::clone(&engine.shared);
+    let reader = Arc::new(EngineReader::new(Arc::clone(&shared), views, &topology.name));
+    let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
+        Some(addr) => {
+            let server = ApiServer::start(addr, reader.clone()).context("starting the API")?;
+            eprintln!("helixflow: API on http://{}/v1/views (topology `{}`, {} workers)", server.addr(), topology.name, topology.engine.workers);
+            Some(server)
+        }
+        None => None,
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupted);
+        ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    }
+    let sinks: Vec<_> = topology
+        .sinks
+        .iter()
+        .map(|s| spawn_files_sink(s.clone(), Arc::clone(&reader), Arc::clone(&shared)))
+        .collect();
+    let status_every = topology.engine.status_interval;
+    let mut last_status = Instant::now();
+    let mut last_valid = 0u64;
+    let mut failure = None;
+    while !interrupted.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(e) = engine.source_error() {
+            failure = Some(anyhow::anyhow!("a source failed: {e}"));
+            break;
+        }
+        if !status_every.is_zero() && last_status.elapsed() >= status_every {
+            let valid = shared.valid.load(Ordering::Relaxed);
+            let rate = (valid - last_valid) as f64 / last_status.elapsed().as_secs_f64();
+            eprintln!("{}", status_line(&reader, rate));
+            last_valid = valid;
+            last_status = Instant::now();
+        }
+        if exit_when_done && shared.complete().1 {
+            break;
+        }
+    }
+    shared.shutdown.store(true, Ordering::Relaxed);
+    for s in sinks {
+        // A sink thread that panicked has already reported through its own output.
+        let _ = s.join();
+    }
+    if let Some(api) = api {
+        api.stop();
+    }
+    eprintln!("{}", status_line(&reader, 0.0));
+    drop(reader);
+    drop(shared);
+    engine.shutdown().map_err(anyhow::Error::msg)?;
+    failure.map_or(Ok(()), Err)
+}
+
+fn status_line(reader: &EngineReader, rate: f64) -> String {
+    let s = &reader.shared;
+    let (as_of, _) = s.complete();
+    let mut sizes = Vec::new();
+    for v in ViewName::ALL.iter().filter(|v| reader.views.contains(**v)) {
+        if let Ok(snap) = s.snapshot(*v, READ_TIMEOUT) {
+            sizes.push(format!("{}={}", v.as_str(), snap.part.len()));
+        }
+    }
+    format!(
+        "status: {:.0} events/s, {} valid, {} rejected, {} duplicates, epoch {}, backlog {} chunks | {}",
+        rate,
+        s.valid.load(Ordering::Relaxed),
+        s.rejects.total(),
+        s.duplicates(),
+        as_of,
+        s.feed.backlog(),
+        sizes.join(" ")
+    )
+}
+
+fn spawn_files_sink(config: SinkConfig, reader: Arc<EngineReader>, shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let SinkConfig::Files(files) = &config;
+        let views: Vec<ViewName> = config.view_names().into_iter().filter_map(ViewName::parse).collect();
+        let mut next = Instant::now() + files.interval;
+        let write_all = || {
+            for v in &views {
+                match reader.read(*v) {
+                    Ok(snap) => {
+                        if let Err(e) = write_view_file(&files.dir, *v, &snap.part, &shared.ids) {
+                            tracing::warn!("sink `{}`: writing {v} to {}: {e}", files.name, files.dir.display());
+                        }
+                    }
+                    Err(e) => tracing::warn!("sink `{}`: reading {v}: {e}", files.name),
+                }
+            }
+        };
+        while !shared.shutdown.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() >= next {
+                write_all();
+                next = Instant::now() + files.interval;
+            }
+        }
+        write_all();
+    })
 }
