@@ -51,14 +51,30 @@ pub fn handle(reader: &dyn ViewReader, method: &str, path: &str, query: Option<&
     }
 }
 
-fn route(reader: &dyn ViewReader, method: &str, path: &str, query: Option<&str>) -> Result<Response, ApiError> {
+fn route(
+    reader: &dyn ViewReader,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let known = matches!(segments.as_slice(), ["v1", "health"] | ["v1", "views", ..] | ["v1", "conversations", _]);
+    let known = matches!(
+        segments.as_slice(),
+        ["v1", "health"] | ["v1", "views", ..] | ["v1", "conversations", _]
+    );
     if !known {
-        return Err(ApiError::new(404, "not_found", format!("no route for {path}; see GET /v1/views and GET /v1/health")));
+        return Err(ApiError::new(
+            404,
+            "not_found",
+            format!("no route for {path}; see GET /v1/views and GET /v1/health"),
+        ));
     }
     if method != "GET" {
-        return Err(ApiError::new(405, "method_not_allowed", format!("{method} {path}: only GET is served")));
+        return Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{method} {path}: only GET is served"),
+        ));
     }
     match segments.as_slice() {
         ["v1", "health"] => Ok(Response::json(200, &reader.health())),
@@ -72,7 +88,11 @@ fn route(reader: &dyn ViewReader, method: &str, path: &str, query: Option<&str>)
         ["v1", "views", name] => list(reader, view_named(name)?, query),
         ["v1", "views", name, key @ ..] => one(reader, view_named(name)?, key, query),
         ["v1", "conversations", id] => one(reader, ViewName::ConversationSnapshots, &[id], query),
-        _ => Err(ApiError::new(404, "not_found", format!("no route for {path}"))),
+        _ => Err(ApiError::new(
+            404,
+            "not_found",
+            format!("no route for {path}"),
+        )),
     }
 }
 
@@ -80,7 +100,11 @@ fn view_named(name: &str) -> Result<ViewName, ApiError> {
     let name = decode_segment(name)?;
     ViewName::parse(&name).ok_or_else(|| {
         let all: Vec<&str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
-        ApiError::new(404, "unknown_view", format!("no view named {name:?}; views: {}", all.join(", ")))
+        ApiError::new(
+            404,
+            "unknown_view",
+            format!("no view named {name:?}; views: {}", all.join(", ")),
+        )
     })
 }
 
@@ -88,7 +112,13 @@ fn decode_segment(s: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| ApiError::new(400, "bad_key", format!("path segment {s:?} is not percent-encoded UTF-8")))
+        .map_err(|_| {
+            ApiError::new(
+                400,
+                "bad_key",
+                format!("path segment {s:?} is not percent-encoded UTF-8"),
+            )
+        })
 }
 
 fn snapshot_error(e: ReadError) -> ApiError {
@@ -115,10 +145,18 @@ fn parse_selection(view: ViewName, query: Option<&str>) -> Result<Selection, Api
         match k.as_ref() {
             "limit" => {
                 let n: usize = v.parse().map_err(|_| {
-                    ApiError::new(400, "bad_limit", format!("limit={v:?} is not a whole number from 1 to {MAX_LIMIT}"))
+                    ApiError::new(
+                        400,
+                        "bad_limit",
+                        format!("limit={v:?} is not a whole number from 1 to {MAX_LIMIT}"),
+                    )
                 })?;
                 if n == 0 || n > MAX_LIMIT {
-                    return Err(ApiError::new(400, "bad_limit", format!("limit={n} is outside 1..={MAX_LIMIT}")));
+                    return Err(ApiError::new(
+                        400,
+                        "bad_limit",
+                        format!("limit={n} is outside 1..={MAX_LIMIT}"),
+                    ));
                 }
                 sel.limit = Some(n);
             }
@@ -160,7 +198,11 @@ fn parse_after(view: ViewName, v: &str) -> Result<Vec<String>, ApiError> {
     Ok(parts)
 }
 
-fn list(reader: &dyn ViewReader, view: ViewName, query: Option<&str>) -> Result<Response, ApiError> {
+fn list(
+    reader: &dyn ViewReader,
+    view: ViewName,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
     let sel = parse_selection(view, query)?;
     let snap = reader.read(view).map_err(snapshot_error)?;
     let mut body = Vec::new();
@@ -173,7 +215,11 @@ fn list(reader: &dyn ViewReader, view: ViewName, query: Option<&str>) -> Result<
     ];
     if rendered.more {
         if let Some(last) = rendered.last_key {
-            let after = if last.len() == 1 { last[0].clone() } else { serde_json::json!(last).to_string() };
+            let after = if last.len() == 1 {
+                last[0].clone()
+            } else {
+                serde_json::json!(last).to_string()
+            };
             headers.push(("helixflow-next-after", after));
         }
     }
@@ -185,7 +231,12 @@ fn list(reader: &dyn ViewReader, view: ViewName, query: Option<&str>) -> Result<
     })
 }
 
-fn one(reader: &dyn ViewReader, view: ViewName, key: &[&str], query: Option<&str>) -> Result<Response, ApiError> {
+fn one(
+    reader: &dyn ViewReader,
+    view: ViewName,
+    key: &[&str],
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
     no_query(view, query)?;
     let fields = view.key_fields();
     if key.len() != fields.len() {
@@ -200,9 +251,16 @@ fn one(reader: &dyn ViewReader, view: ViewName, key: &[&str], query: Option<&str
             ),
         ));
     }
-    let key: Vec<String> = key.iter().map(|s| decode_segment(s)).collect::<Result<_, _>>()?;
+    let key: Vec<String> = key
+        .iter()
+        .map(|s| decode_segment(s))
+        .collect::<Result<_, _>>()?;
     if view == ViewName::EntityCooccurrence && key[0].as_bytes() >= key[1].as_bytes() {
-        return Err(ApiError::new(400, "bad_key", "entity_cooccurrence keys have a < b (UTF-8 byte order)"));
+        return Err(ApiError::new(
+            400,
+            "bad_key",
+            "entity_cooccurrence keys have a < b (UTF-8 byte order)",
+        ));
     }
     let snap = reader.read(view).map_err(snapshot_error)?;
     let mut body = Vec::new();
@@ -213,7 +271,11 @@ fn one(reader: &dyn ViewReader, view: ViewName, key: &[&str], query: Option<&str
     let rendered = render(&snap.part, reader.ids(), &sel, &mut body)
         .map_err(|e| ApiError::new(500, "internal", format!("rendering {view}: {e}")))?;
     if rendered.rows == 0 {
-        return Err(ApiError::new(404, "not_found", format!("{view} has no row with key {key:?}")));
+        return Err(ApiError::new(
+            404,
+            "not_found",
+            format!("{view} has no row with key {key:?}"),
+        ));
     }
     while body.last() == Some(&b'\n') {
         body.pop();

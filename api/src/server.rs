@@ -48,7 +48,9 @@ impl ApiServer {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let bound = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, mut stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("helixflow-api-accept".into())
@@ -114,11 +116,17 @@ async fn respond(
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
-    let response = tokio::task::spawn_blocking(move || handle(reader.as_ref(), &method, &path, query.as_deref()))
-        .await
-        .unwrap_or_else(|e| {
-            Response::error(&crate::error::ApiError::new(500, "internal", format!("request handler failed: {e}")))
-        });
+    let response = tokio::task::spawn_blocking(move || {
+        handle(reader.as_ref(), &method, &path, query.as_deref())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Response::error(&crate::error::ApiError::new(
+            500,
+            "internal",
+            format!("request handler failed: {e}"),
+        ))
+    });
     let mut builder = HttpResponse::builder()
         .status(response.status)
         .header("content-type", response.content_type);
@@ -127,5 +135,9 @@ async fn respond(
     }
     Ok(builder
         .body(Full::new(Bytes::from(response.body)))
-        .unwrap_or_else(|_| HttpResponse::new(Full::new(Bytes::from_static(b"{\"error\":{\"code\":\"internal\",\"message\":\"bad header\"}}")))))
+        .unwrap_or_else(|_| {
+            HttpResponse::new(Full::new(Bytes::from_static(
+                b"{\"error\":{\"code\":\"internal\",\"message\":\"bad header\"}}",
+            )))
+        }))
 }

@@ -154,7 +154,11 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 t.sources.len(),
                 t.views.names().join(","),
                 t.sinks.len(),
-                if t.api.enabled { t.api.bind.as_str() } else { "off" }
+                if t.api.enabled {
+                    t.api.bind.as_str()
+                } else {
+                    "off"
+                }
             );
             Ok(())
         }
@@ -178,7 +182,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 generate(settings, &mut std::io::stdout().lock(), false)?;
             } else {
                 let mut f = std::io::BufWriter::new(
-                    std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+                    std::fs::File::create(&out)
+                        .with_context(|| format!("creating {}", out.display()))?,
                 );
                 generate(settings, &mut f, progress)?;
             }

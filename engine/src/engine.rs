@@ -54,7 +54,11 @@ impl Engine {
     /// Starts sources and workers.
     pub fn start(spec: EngineSpec) -> Result<Engine, StartError> {
         let feed = Feed::new(spec.feed_capacity);
-        let handles: Vec<_> = spec.sources.iter().map(|s| feed.add_source(s.name())).collect();
+        let handles: Vec<_> = spec
+            .sources
+            .iter()
+            .map(|s| feed.add_source(s.name()))
+            .collect();
         let (shared, inboxes) = Shared::new(spec.workers, feed, spec.rejects);
         let file_progress = Arc::new(FileProgress::default());
         let mut sources = Vec::new();

@@ -6,9 +6,17 @@ use indicatif::ProgressBar;
 use std::io::{self, Write};
 
 /// Writes `settings.events` lines to `out`; returns the count.
-pub fn generate(settings: GeneratorSettings, out: &mut dyn Write, progress: bool) -> io::Result<u64> {
+pub fn generate(
+    settings: GeneratorSettings,
+    out: &mut dyn Write,
+    progress: bool,
+) -> io::Result<u64> {
     let total = settings.events.unwrap_or(0);
-    let bar = if progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
+    let bar = if progress {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
     let mut g = Generator::new(settings);
     let mut buf = String::with_capacity(1 << 20);
     while !g.done() {

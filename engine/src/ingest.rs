@@ -23,68 +23,80 @@ use timely::dataflow::{Scope, StreamVec};
 const SLICE: Duration = Duration::from_millis(20);
 
 /// Builds the ingest operator on this worker.
-pub fn ingest<'s>(scope: Scope<'s, Time>, shared: Arc<Shared>) -> StreamVec<'s, Time, Candidate<Fact>> {
-    source::<_, CapacityContainerBuilder<Vec<Candidate<Fact>>>, _, _>(scope.clone(), "ingest", move |cap, info| {
-        let activator = scope.activator_for(info.address);
-        let mut cap = Some(cap);
-        let mut names: Vec<String> = Vec::new();
-        move |output| {
-            let Some(current) = cap.as_mut() else { return };
-            let started = Instant::now();
-            let mut valid = 0u64;
-            while started.elapsed() < SLICE {
-                let Ok(chunk) = shared.feed.try_take() else { break };
-                let at = current.delayed(&chunk.epoch.max(*current.time()));
-                let mut session = output.session(&at);
-                if names.len() <= chunk.source {
-                    names = shared.feed.sources().iter().map(|s| s.name.clone()).collect();
+pub fn ingest<'s>(
+    scope: Scope<'s, Time>,
+    shared: Arc<Shared>,
+) -> StreamVec<'s, Time, Candidate<Fact>> {
+    source::<_, CapacityContainerBuilder<Vec<Candidate<Fact>>>, _, _>(
+        scope,
+        "ingest",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = Some(cap);
+            let mut names: Vec<String> = Vec::new();
+            move |output| {
+                let Some(current) = cap.as_mut() else { return };
+                let started = Instant::now();
+                let mut valid = 0u64;
+                while started.elapsed() < SLICE {
+                    let Ok(chunk) = shared.feed.try_take() else {
+                        break;
+                    };
+                    let at = current.delayed(&chunk.epoch.max(*current.time()));
+                    let mut session = output.session(&at);
+                    if names.len() <= chunk.source {
+                        names = shared
+                            .feed
+                            .sources()
+                            .iter()
+                            .map(|s| s.name.clone())
+                            .collect();
+                    }
+                    let source_name = names.get(chunk.source).map_or("?", String::as_str);
+                    let lines = chunk.data.split(|&b| b == b'\n');
+                    for (this_line, line) in (chunk.first_line..).zip(lines) {
+                        if line.is_empty() && is_trailing(&chunk.data, line) {
+                            continue;
+                        }
+                        let decoded = decode_event(line).and_then(|event| {
+                            Candidate::from_event(&event, &shared.ids).map_err(|full| Rejection {
+                                reason: RejectReason::OutOfRange,
+                                detail: full.to_string(),
+                            })
+                        });
+                        match decoded {
+                            Ok(candidate) => {
+                                valid += 1;
+                                session.give(candidate);
+                            }
+                            Err(rejection) => {
+                                let at = if chunk.first_line > 0 {
+                                    format!("{}:{this_line}", chunk.origin)
+                                } else {
+                                    chunk.origin.to_string()
+                                };
+                                shared.rejects.record(source_name, &at, &rejection, line);
+                            }
+                        }
+                    }
                 }
-                let source_name = names.get(chunk.source).map_or("?", String::as_str);
-                let mut line_no = chunk.first_line;
-                for line in chunk.data.split(|&b| b == b'\n') {
-                    let this_line = line_no;
-                    line_no += 1;
-                    if line.is_empty() && is_trailing(&chunk.data, line) {
-                        continue;
+                shared.valid.fetch_add(valid, Ordering::Relaxed);
+                let (sealed, finished) = shared.feed.sealed();
+                if shared.feed.is_empty() {
+                    if finished {
+                        cap = None;
+                        return;
                     }
-                    let decoded = decode_event(line).and_then(|event| {
-                        Candidate::from_event(&event, &shared.ids).map_err(|full| Rejection {
-                            reason: RejectReason::OutOfRange,
-                            detail: full.to_string(),
-                        })
-                    });
-                    match decoded {
-                        Ok(candidate) => {
-                            valid += 1;
-                            session.give(candidate);
-                        }
-                        Err(rejection) => {
-                            let at = if chunk.first_line > 0 {
-                                format!("{}:{this_line}", chunk.origin)
-                            } else {
-                                chunk.origin.to_string()
-                            };
-                            shared.rejects.record(source_name, &at, &rejection, line);
-                        }
+                    if sealed.saturating_add(1) > *current.time() {
+                        current.downgrade(&(sealed + 1));
                     }
+                    activator.activate_after(Duration::from_millis(1));
+                } else {
+                    activator.activate();
                 }
             }
-            shared.valid.fetch_add(valid, Ordering::Relaxed);
-            let (sealed, finished) = shared.feed.sealed();
-            if shared.feed.is_empty() {
-                if finished {
-                    cap = None;
-                    return;
-                }
-                if sealed.saturating_add(1) > *current.time() {
-                    current.downgrade(&(sealed + 1));
-                }
-                activator.activate_after(Duration::from_millis(1));
-            } else {
-                activator.activate();
-            }
-        }
-    })
+        },
+    )
 }
 
 /// True if `line` is the empty piece after a chunk's final newline.

@@ -30,11 +30,14 @@ struct Inner {
     last: VecDeque<RejectedInput>,
 }
 
+/// Reports one rejection as a line of text (replay prints it on stderr).
+pub type Echo = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Counters and the ring of last rejections.
 #[derive(Default)]
 pub struct RejectLog {
     inner: Mutex<Inner>,
-    echo: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    echo: Option<Echo>,
 }
 
 impl RejectLog {
@@ -49,9 +52,14 @@ impl RejectLog {
     /// Records one rejected input.
     pub fn record(&self, source: &str, at: &str, rejection: &Rejection, payload: &[u8]) {
         if let Some(echo) = &self.echo {
-            echo(&format!("{at}: rejected ({}): {}", rejection.reason.code(), rejection.detail));
+            echo(&format!(
+                "{at}: rejected ({}): {}",
+                rejection.reason.code(),
+                rejection.detail
+            ));
         }
-        let shown = String::from_utf8_lossy(&payload[..payload.len().min(PAYLOAD_SHOWN)]).into_owned();
+        let shown =
+            String::from_utf8_lossy(&payload[..payload.len().min(PAYLOAD_SHOWN)]).into_owned();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *inner
             .counts
@@ -71,13 +79,19 @@ impl RejectLog {
 
     /// Total rejected.
     pub fn total(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).counts.values().sum()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .counts
+            .values()
+            .sum()
     }
 
     /// Counts by reason code (over all sources); every reason is present.
     pub fn by_reason(&self) -> BTreeMap<&'static str, u64> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: BTreeMap<&'static str, u64> = RejectReason::ALL.iter().map(|r| (r.code(), 0)).collect();
+        let mut out: BTreeMap<&'static str, u64> =
+            RejectReason::ALL.iter().map(|r| (r.code(), 0)).collect();
         for ((_, reason), n) in &inner.counts {
             *out.entry(reason).or_default() += n;
         }
@@ -96,6 +110,12 @@ impl RejectLog {
 
     /// The last rejections, oldest first.
     pub fn last(&self) -> Vec<RejectedInput> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).last.iter().cloned().collect()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last
+            .iter()
+            .cloned()
+            .collect()
     }
 }

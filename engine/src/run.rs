@@ -45,10 +45,13 @@ impl ViewReader for EngineReader {
         if !self.views.contains(view) {
             return Err(ReadError::NotEnabled(view));
         }
-        let snap = self.shared.snapshot(view, READ_TIMEOUT).map_err(|e| match e {
-            SnapshotError::NotComputed(v) => ReadError::NotEnabled(v),
-            SnapshotError::Timeout(_) => ReadError::Unavailable(e.to_string()),
-        })?;
+        let snap = self
+            .shared
+            .snapshot(view, READ_TIMEOUT)
+            .map_err(|e| match e {
+                SnapshotError::NotComputed(v) => ReadError::NotEnabled(v),
+                SnapshotError::Timeout(_) => ReadError::Unavailable(e.to_string()),
+            })?;
         Ok(ApiSnapshot {
             as_of: snap.as_of,
             positions: self.shared.feed.positions_at(snap.as_of),
@@ -112,11 +115,20 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
         feed_capacity: 64,
     })?;
     let shared = Arc::clone(&engine.shared);
-    let reader = Arc::new(EngineReader::new(Arc::clone(&shared), views, &topology.name));
+    let reader = Arc::new(EngineReader::new(
+        Arc::clone(&shared),
+        views,
+        &topology.name,
+    ));
     let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
         Some(addr) => {
             let server = ApiServer::start(addr, reader.clone()).context("starting the API")?;
-            eprintln!("helixflow: API on http://{}/v1/views (topology `{}`, {} workers)", server.addr(), topology.name, topology.engine.workers);
+            eprintln!(
+                "helixflow: API on http://{}/v1/views (topology `{}`, {} workers)",
+                server.addr(),
+                topology.name,
+                topology.engine.workers
+            );
             Some(server)
         }
         None => None,
@@ -124,7 +136,8 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupted);
-        ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+        ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C handler")?;
     }
     let sinks: Vec<_> = topology
         .sinks
@@ -188,17 +201,29 @@ fn status_line(reader: &EngineReader, rate: f64) -> String {
     )
 }
 
-fn spawn_files_sink(config: SinkConfig, reader: Arc<EngineReader>, shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
+fn spawn_files_sink(
+    config: SinkConfig,
+    reader: Arc<EngineReader>,
+    shared: Arc<Shared>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let SinkConfig::Files(files) = &config;
-        let views: Vec<ViewName> = config.view_names().into_iter().filter_map(ViewName::parse).collect();
+        let views: Vec<ViewName> = config
+            .view_names()
+            .into_iter()
+            .filter_map(ViewName::parse)
+            .collect();
         let mut next = Instant::now() + files.interval;
         let write_all = || {
             for v in &views {
                 match reader.read(*v) {
                     Ok(snap) => {
                         if let Err(e) = write_view_file(&files.dir, *v, &snap.part, &shared.ids) {
-                            tracing::warn!("sink `{}`: writing {v} to {}: {e}", files.name, files.dir.display());
+                            tracing::warn!(
+                                "sink `{}`: writing {v} to {}: {e}",
+                                files.name,
+                                files.dir.display()
+                            );
                         }
                     }
                     Err(e) => tracing::warn!("sink `{}`: reading {v}: {e}", files.name),

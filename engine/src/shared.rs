@@ -85,7 +85,8 @@ pub type QueryInboxes = Vec<Receiver<WorkerQuery>>;
 impl Shared {
     /// Shared state for `workers` workers.
     pub fn new(workers: usize, feed: Feed, rejects: RejectLog) -> (Arc<Shared>, QueryInboxes) {
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
         let shared = Shared {
             ids: Interner::new(),
             feed,
@@ -129,7 +130,13 @@ impl Shared {
     pub fn snapshot(&self, view: ViewName, timeout: Duration) -> Result<Snapshot, SnapshotError> {
         let as_of = {
             let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
-            let as_of = f.published.iter().copied().min().unwrap_or(0).saturating_sub(1);
+            let as_of = f
+                .published
+                .iter()
+                .copied()
+                .min()
+                .unwrap_or(0)
+                .saturating_sub(1);
             *f.holds.entry(as_of).or_default() += 1;
             as_of
         };
@@ -144,7 +151,12 @@ impl Shared {
         result.map(|part| Snapshot { as_of, part })
     }
 
-    fn ask_workers(&self, view: ViewName, as_of: Time, timeout: Duration) -> Result<ViewPart, SnapshotError> {
+    fn ask_workers(
+        &self,
+        view: ViewName,
+        as_of: Time,
+        timeout: Duration,
+    ) -> Result<ViewPart, SnapshotError> {
         let (tx, rx) = crossbeam_channel::unbounded();
         for q in &self.queries {
             // A worker that has stopped cannot answer; the timeout below reports it.
@@ -170,11 +182,17 @@ impl Shared {
 
     /// Duplicates dropped (all kinds).
     pub fn duplicates(&self) -> u64 {
-        self.dedup.iter().map(|s| s.duplicates.load(Ordering::Relaxed)).sum()
+        self.dedup
+            .iter()
+            .map(|s| s.duplicates.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Conflicting duplicates (all kinds).
     pub fn conflicts(&self) -> u64 {
-        self.dedup.iter().map(|s| s.conflicts.load(Ordering::Relaxed)).sum()
+        self.dedup
+            .iter()
+            .map(|s| s.conflicts.load(Ordering::Relaxed))
+            .sum()
     }
 }

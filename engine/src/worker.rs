@@ -23,7 +23,7 @@ pub fn run_worker(
     let index = worker.index();
     let probe = ProbeHandle::new();
     let mut traces = worker.dataflow::<Time, _, _>(|scope| {
-        let candidates = ingest(scope.clone(), Arc::clone(&shared));
+        let candidates = ingest(scope, Arc::clone(&shared));
         build_views(candidates, views, &shared.dedup, &probe)
     });
     let mut compacted: Time = 0;

@@ -10,7 +10,12 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Writes one view's rows to `dir/{view}.jsonl` atomically.
-pub fn write_view_file(dir: &Path, view: ViewName, part: &ViewPart, ids: &Interner) -> io::Result<Rendered> {
+pub fn write_view_file(
+    dir: &Path,
+    view: ViewName,
+    part: &ViewPart,
+    ids: &Interner,
+) -> io::Result<Rendered> {
     fs::create_dir_all(dir)?;
     let path = view_path(dir, view);
     let tmp = dir.join(format!(".{}.jsonl.tmp", view.as_str()));

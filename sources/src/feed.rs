@@ -120,7 +120,10 @@ impl Feed {
 
     /// Every source's progress.
     pub fn sources(&self) -> Vec<Arc<SourceProgress>> {
-        self.sources.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The greatest epoch every unfinished source has sealed, and whether all are finished.
@@ -156,7 +159,10 @@ impl Feed {
     pub fn positions_at(&self, epoch: u64) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for s in self.sources() {
-            map.insert(s.name.clone(), s.position_at(epoch).unwrap_or(serde_json::Value::Null));
+            map.insert(
+                s.name.clone(),
+                s.position_at(epoch).unwrap_or(serde_json::Value::Null),
+            );
         }
         serde_json::Value::Object(map)
     }

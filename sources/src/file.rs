@@ -87,7 +87,9 @@ impl FileSource {
                 }
                 progress.bytes.fetch_add(n as u64, Ordering::Relaxed);
                 carry.extend_from_slice(&buf[..n]);
-                let Some(cut) = carry.iter().rposition(|&b| b == b'\n') else { continue };
+                let Some(cut) = carry.iter().rposition(|&b| b == b'\n') else {
+                    continue;
+                };
                 let rest = carry.split_off(cut + 1);
                 let data = std::mem::replace(&mut carry, rest);
                 let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -151,7 +153,8 @@ mod tests {
             epochs: EpochPolicy::Lines(100),
             chunk_bytes: 4096,
         };
-        src.run(&handle, &FileProgress::default(), &AtomicBool::new(false)).unwrap();
+        src.run(&handle, &FileProgress::default(), &AtomicBool::new(false))
+            .unwrap();
         let mut lines = Vec::new();
         while let Ok(c) = feed.try_take() {
             let text = String::from_utf8(c.data).unwrap();
@@ -160,7 +163,10 @@ mod tests {
             }
         }
         assert_eq!(lines.len(), 1001);
-        assert!(lines.iter().enumerate().all(|(i, (n, _))| *n == i as u64 + 1));
+        assert!(lines
+            .iter()
+            .enumerate()
+            .all(|(i, (n, _))| *n == i as u64 + 1));
         assert_eq!(lines[500].1, "{\"n\":500}");
         assert_eq!(lines[1000].1, "tail");
         let (_, finished) = feed.sealed();

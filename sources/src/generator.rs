@@ -54,10 +54,20 @@ const PROVIDERS: [(&str, &[&str]); 5] = [
     ("mistral", &["mistral-large"]),
     ("deepseek", &["deepseek-chat"]),
 ];
-const KINDS: [&str; 6] = ["person", "project", "library", "company", "place", "concept"];
+const KINDS: [&str; 6] = [
+    "person", "project", "library", "company", "place", "concept",
+];
 const REL_TYPES: [&str; 5] = ["uses", "depends_on", "works_on", "mentions", "located_in"];
-const INTENTS: [&str; 5] = ["code_help", "research", "planning", "chit_chat", "debugging"];
-const TAGS: [&str; 8] = ["work", "personal", "todo", "idea", "urgent", "later", "family", "ml"];
+const INTENTS: [&str; 5] = [
+    "code_help",
+    "research",
+    "planning",
+    "chit_chat",
+    "debugging",
+];
+const TAGS: [&str; 8] = [
+    "work", "personal", "todo", "idea", "urgent", "later", "family", "ml",
+];
 const BASE_MS: i64 = 1_769_731_200_000; // 2026-01-30T00:00:00Z
 
 struct Conversation {
@@ -123,7 +133,8 @@ impl Generator {
         let roll: f64 = self.rng.gen();
         if roll < self.s.malformed_ratio {
             self.malformed(out);
-        } else if roll < self.s.malformed_ratio + self.s.duplicate_ratio && !self.recent.is_empty() {
+        } else if roll < self.s.malformed_ratio + self.s.duplicate_ratio && !self.recent.is_empty()
+        {
             let i = self.rng.gen_range(0..self.recent.len());
             out.push_str(&self.recent[i]);
         } else {
@@ -161,7 +172,7 @@ impl Generator {
 
     fn entity_name(id: u64) -> String {
         // A few ids carry non-ASCII text, as real names do.
-        if id % 97 == 0 {
+        if id.is_multiple_of(97) {
             format!("ent-ü{id}-Ωmega")
         } else {
             format!("ent-{id}")
@@ -198,10 +209,18 @@ impl Generator {
                 self.rng.gen_range(1..800)
             );
             if role == "assistant" {
-                let _ = write!(out, r#","provider":"{provider}","model":"{model}","latency_ms":{}"#, self.latency());
+                let _ = write!(
+                    out,
+                    r#","provider":"{provider}","model":"{model}","latency_ms":{}"#,
+                    self.latency()
+                );
             }
             if self.rng.gen_bool(0.3) {
-                let _ = write!(out, r#","intent":"{}""#, INTENTS[self.rng.gen_range(0..INTENTS.len())]);
+                let _ = write!(
+                    out,
+                    r#","intent":"{}""#,
+                    INTENTS[self.rng.gen_range(0..INTENTS.len())]
+                );
             }
             let mentions = self.rng.gen_range(0..=5);
             if mentions > 0 {
@@ -212,7 +231,11 @@ impl Generator {
                         out.push(',');
                     }
                     let name = Self::entity_name(e);
-                    let _ = write!(out, r#"{{"id":"{name}","name":"{name}","kind":"{}"}}"#, KINDS[(e % 6) as usize]);
+                    let _ = write!(
+                        out,
+                        r#"{{"id":"{name}","name":"{name}","kind":"{}"}}"#,
+                        KINDS[(e % 6) as usize]
+                    );
                 }
                 out.push(']');
             }
@@ -274,7 +297,11 @@ impl Generator {
                 self.rng.gen_bool(0.5)
             );
             if self.rng.gen_bool(0.5) {
-                let _ = write!(out, r#","conversation_id":"conv-{}""#, self.rng.gen_range(0..self.next_conv.max(1)));
+                let _ = write!(
+                    out,
+                    r#","conversation_id":"conv-{}""#,
+                    self.rng.gen_range(0..self.next_conv.max(1))
+                );
             }
             out.push('}');
         } else if roll < 0.96 {
@@ -329,11 +356,26 @@ impl Generator {
     fn malformed(&mut self, out: &mut String) {
         let eid = self.produced;
         let _ = match self.rng.gen_range(0..6) {
-            0 => write!(out, r#"{{"type":"message","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","conversation_id":"#),
-            1 => write!(out, r#"{{"type":"provider_call","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","provider":"openai","model":"gpt-4o","latency_ms":-5,"tokens_in":1,"tokens_out":1,"cost_usd":0.1,"success":true}}"#),
-            2 => write!(out, r#"{{"type":"telemetry","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z"}}"#),
-            3 => write!(out, r#"{{"type":"message","event_id":"bad-{eid}","ts":"yesterday","conversation_id":"c","session_id":"s","user_id":"u","seq":1,"role":"user","content":"","tokens":1}}"#),
-            4 => write!(out, r#"{{"type":"debate_round","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","debate_id":"d","provider":"p","model":"m","round":1.5,"score":1}}"#),
+            0 => write!(
+                out,
+                r#"{{"type":"message","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","conversation_id":"#
+            ),
+            1 => write!(
+                out,
+                r#"{{"type":"provider_call","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","provider":"openai","model":"gpt-4o","latency_ms":-5,"tokens_in":1,"tokens_out":1,"cost_usd":0.1,"success":true}}"#
+            ),
+            2 => write!(
+                out,
+                r#"{{"type":"telemetry","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z"}}"#
+            ),
+            3 => write!(
+                out,
+                r#"{{"type":"message","event_id":"bad-{eid}","ts":"yesterday","conversation_id":"c","session_id":"s","user_id":"u","seq":1,"role":"user","content":"","tokens":1}}"#
+            ),
+            4 => write!(
+                out,
+                r#"{{"type":"debate_round","event_id":"bad-{eid}","ts":"2026-01-30T00:00:00Z","debate_id":"d","provider":"p","model":"m","round":1.5,"score":1}}"#
+            ),
             _ => write!(out, "not json at all {eid}"),
         };
     }
@@ -349,7 +391,11 @@ impl Generator {
         let mut epochs = EpochCursor::new(epochs);
         let started = Instant::now();
         let origin: Arc<str> = Arc::from("generator");
-        let batch = if self.s.rate == 0 { 2048 } else { (self.s.rate / 200).clamp(1, 2048) };
+        let batch = if self.s.rate == 0 {
+            2048
+        } else {
+            (self.s.rate / 200).clamp(1, 2048)
+        };
         while !self.done() && !stop.load(Ordering::Relaxed) {
             if self.s.rate > 0 {
                 let due = (started.elapsed().as_secs_f64() * self.s.rate as f64) as u64;

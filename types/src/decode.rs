@@ -195,7 +195,10 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, Rejection> {
             format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
         )
     })?;
-    let first = text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first();
+    let first = text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first();
     match first {
         Some(b'{') => {}
         None => return Err(reject(RejectReason::InvalidJson, "empty input")),
@@ -241,7 +244,9 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, Rejection> {
             tokens: f.u32(raw.tokens.0, "tokens")?,
             provider: f.opt_str(raw.provider.0, "provider")?,
             model: f.opt_str(raw.model.0, "model")?,
-            latency_ms: opt(raw.latency_ms.0).map(|v| f.u32(Some(v), "latency_ms")).transpose()?,
+            latency_ms: opt(raw.latency_ms.0)
+                .map(|v| f.u32(Some(v), "latency_ms"))
+                .transpose()?,
             intent: f.opt_str(raw.intent.0, "intent")?,
             debate_id: f.opt_str(raw.debate_id.0, "debate_id")?,
             entities: match opt(raw.entities.0) {
@@ -272,13 +277,18 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, Rejection> {
                 node_id: f.str(raw.node_id.0, "node_id")?,
                 lamport: f.u64(raw.lamport.0, "lamport")?,
                 content,
-                tags: opt(raw.tags.0).map(|v| string_array(v, "tags")).transpose()?,
+                tags: opt(raw.tags.0)
+                    .map(|v| string_array(v, "tags"))
+                    .transpose()?,
                 strategy: match opt(raw.strategy.0) {
                     None => MergeStrategy::Lww,
                     Some(v) => f.one_of(
                         Some(v),
                         "strategy",
-                        &[("lww", MergeStrategy::Lww), ("merge_all", MergeStrategy::MergeAll)],
+                        &[
+                            ("lww", MergeStrategy::Lww),
+                            ("merge_all", MergeStrategy::MergeAll),
+                        ],
                     )?,
                 },
             })
@@ -509,11 +519,16 @@ fn entities(v: &RawValue) -> Result<Vec<EntityMention>, Rejection> {
         .enumerate()
         .map(|(i, item)| {
             if !item.get().starts_with('{') {
-                return Err(wrong_type(&format!("entities[{i}]"), "an object", item.get()));
+                return Err(wrong_type(
+                    &format!("entities[{i}]"),
+                    "an object",
+                    item.get(),
+                ));
             }
             let m: RawMention<'_> = serde_json::from_str(item.get())
                 .map_err(|e| reject(RejectReason::InvalidJson, format!("entities[{i}]: {e}")))?;
-            let field = |v, f: &str| required_str(v, &format!("entities[{i}].{f}")).map(Cow::into_owned);
+            let field =
+                |v, f: &str| required_str(v, &format!("entities[{i}].{f}")).map(Cow::into_owned);
             Ok(EntityMention {
                 id: field(m.id.0, "id")?,
                 name: field(m.name.0, "name")?,

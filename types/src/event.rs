@@ -92,7 +92,9 @@ pub enum MemoryOpKind {
 }
 
 /// `strategy` of a memory event.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MergeStrategy {
     /// Last writer wins (the default).

@@ -427,15 +427,27 @@ impl Topology {
             ));
         }
         if self.engine.epoch.is_zero() {
-            return Err(invalid("engine.epoch", "an epoch of 0s".into(), "use e.g. `epoch = \"20ms\"`"));
+            return Err(invalid(
+                "engine.epoch",
+                "an epoch of 0s".into(),
+                "use e.g. `epoch = \"20ms\"`",
+            ));
         }
         if self.sources.is_empty() {
-            return Err(invalid("sources", "no source".into(), "add a `[[sources]]` table"));
+            return Err(invalid(
+                "sources",
+                "no source".into(),
+                "add a `[[sources]]` table",
+            ));
         }
         for (i, s) in self.sources.iter().enumerate() {
             let field = format!("sources[{i}]");
             if s.name().is_empty() {
-                return Err(invalid(&format!("{field}.name"), "empty name".into(), "give every source a name"));
+                return Err(invalid(
+                    &format!("{field}.name"),
+                    "empty name".into(),
+                    "give every source a name",
+                ));
             }
             if self.sources[..i].iter().any(|o| o.name() == s.name()) {
                 return Err(invalid(
@@ -446,10 +458,17 @@ impl Topology {
             }
             match s {
                 SourceConfig::File(f) if f.paths.is_empty() => {
-                    return Err(invalid(&format!("{field}.paths"), "no file".into(), "list at least one JSONL file"));
+                    return Err(invalid(
+                        &format!("{field}.paths"),
+                        "no file".into(),
+                        "list at least one JSONL file",
+                    ));
                 }
                 SourceConfig::Generator(g) => {
-                    for (name, r) in [("duplicate_ratio", &g.duplicate_ratio), ("malformed_ratio", &g.malformed_ratio)] {
+                    for (name, r) in [
+                        ("duplicate_ratio", &g.duplicate_ratio),
+                        ("malformed_ratio", &g.malformed_ratio),
+                    ] {
                         if !(0.0..=0.5).contains(r) {
                             return Err(invalid(
                                 &format!("{field}.{name}"),
@@ -468,7 +487,11 @@ impl Topology {
                         ));
                     }
                     if k.group_id.trim().is_empty() {
-                        return Err(invalid(&format!("{field}.group_id"), "empty group id".into(), "set a consumer group"));
+                        return Err(invalid(
+                            &format!("{field}.group_id"),
+                            "empty group id".into(),
+                            "set a consumer group",
+                        ));
                     }
                 }
                 SourceConfig::File(_) => {}
@@ -476,7 +499,11 @@ impl Topology {
         }
         check_view_list(&self.views.enabled).map_err(|(m, f)| invalid("views.enabled", m, &f))?;
         if self.views.names().is_empty() {
-            return Err(invalid("views.enabled", "no view enabled".into(), "list at least one view or `all`"));
+            return Err(invalid(
+                "views.enabled",
+                "no view enabled".into(),
+                "list at least one view or `all`",
+            ));
         }
         for (i, s) in self.sinks.iter().enumerate() {
             let field = format!("sinks[{i}]");
@@ -487,7 +514,8 @@ impl Topology {
                     "give every sink a unique name",
                 ));
             }
-            check_view_list(s.views_field()).map_err(|(m, f)| invalid(&format!("{field}.views"), m, &f))?;
+            check_view_list(s.views_field())
+                .map_err(|(m, f)| invalid(&format!("{field}.views"), m, &f))?;
             let enabled = self.views.names();
             if let Some(v) = s.view_names().into_iter().find(|v| !enabled.contains(v)) {
                 return Err(invalid(
@@ -498,7 +526,11 @@ impl Topology {
             }
             let SinkConfig::Files(files) = s;
             if files.interval.is_zero() {
-                return Err(invalid(&format!("{field}.interval"), "an interval of 0s".into(), "use e.g. `interval = \"10s\"`"));
+                return Err(invalid(
+                    &format!("{field}.interval"),
+                    "an interval of 0s".into(),
+                    "use e.g. `interval = \"10s\"`",
+                ));
             }
         }
         if self.api.enabled && self.api.bind_addr().is_none() {
@@ -591,7 +623,9 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Topology, TopologyError> {
-        Topology::parse("t.toml", text, |n| (n == "SET").then(|| "10.0.0.1:9".to_owned()))
+        Topology::parse("t.toml", text, |n| {
+            (n == "SET").then(|| "10.0.0.1:9".to_owned())
+        })
     }
 
     const MIN: &str = "version = 1\n[[sources]]\nname = \"g\"\nkind = \"generator\"\n";
@@ -610,27 +644,44 @@ mod tests {
         assert_eq!(t.api.bind, "10.0.0.1:9");
         let t = parse(&format!("{MIN}[api]\nbind = \"${{UNSET:-127.0.0.1:1}}\"\n")).unwrap();
         assert_eq!(t.api.bind, "127.0.0.1:1");
-        let err = parse(&format!("{MIN}[api]\nbind = \"${{UNSET}}\"\n")).unwrap_err().to_string();
+        let err = parse(&format!("{MIN}[api]\nbind = \"${{UNSET}}\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t.toml:6") && err.contains("UNSET"), "{err}");
     }
 
     #[test]
     fn unknown_fields_name_line_and_field() {
         let err = parse(&format!("{MIN}rat = 5\n")).unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("`rat`") && err.contains("`rate`"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("`rat`") && err.contains("`rate`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn invalid_combinations_say_the_fix() {
-        let err = parse(&format!("{MIN}[views]\nenabled = [\"nope\"]\n")).unwrap_err().to_string();
-        assert!(err.contains("views.enabled") && err.contains("fix:"), "{err}");
-        let err = parse(&format!("{MIN}[api]\nbind = \"localhost\"\n")).unwrap_err().to_string();
+        let err = parse(&format!("{MIN}[views]\nenabled = [\"nope\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("views.enabled") && err.contains("fix:"),
+            "{err}"
+        );
+        let err = parse(&format!("{MIN}[api]\nbind = \"localhost\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("api.bind"), "{err}");
-        let err = parse(&MIN.replace("version = 1", "version = 2")).unwrap_err().to_string();
+        let err = parse(&MIN.replace("version = 1", "version = 2"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("version"), "{err}");
         let two = format!("{MIN}[[sources]]\nname = \"g\"\nkind = \"generator\"\n");
         assert!(parse(&two).unwrap_err().to_string().contains("used twice"));
         let sink = format!("{MIN}[views]\nenabled = [\"entities\"]\n[[sinks]]\nname = \"f\"\nkind = \"files\"\ndir = \"o\"\nviews = [\"debate_stats\"]\n");
-        assert!(parse(&sink).unwrap_err().to_string().contains("not enabled"));
+        assert!(parse(&sink)
+            .unwrap_err()
+            .to_string()
+            .contains("not enabled"));
     }
 }
