@@ -1,0 +1,273 @@
+//! Helpers shared by the engine's integration tests: test inputs and the
+//! oracle (the contract computed the slow, obvious way).
+
+#![allow(dead_code)]
+
+use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_types::decode::decode_event;
+use helixflow_types::event::*;
+use helixflow_types::timestamp::{format_hour, format_millis, hour_floor};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Generated lines plus hand-made conflicts, unicode ids and edge cases.
+pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
+    let mut g = Generator::new(GeneratorSettings {
+        seed,
+        events: Some(events),
+        rate: 0,
+        duplicate_ratio: 0.03,
+        malformed_ratio: 0.01,
+        scale: events,
+    });
+    let mut text = String::new();
+    while !g.done() {
+        g.next_line(&mut text);
+    }
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Conflicting payloads under one key: same message key, different tokens;
+    // same provider_call event_id, different latency.
+    let conflicts: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains("\"type\":\"message\"") || l.contains("\"type\":\"provider_call\""))
+        .step_by(17)
+        .take(40)
+        .map(|l| {
+            l.replacen("\"tokens\":", "\"tokens\":1", 1)
+                .replacen("\"latency_ms\":", "\"latency_ms\":9", 1)
+        })
+        .collect();
+    lines.extend(conflicts);
+    lines.extend([
+        r#"{"type":"message","event_id":"u1","ts":"2026-01-30T10:00:00.5+02:00","conversation_id":"会話-1","session_id":"s","user_id":"ユーザー","seq":0,"role":"user","content":"","tokens":0,"entities":[{"id":"Zoë","name":"Z","kind":"person"},{"id":"Åsa","name":"Å","kind":"person"},{"id":"zed","name":"z","kind":"x"}]}"#.to_owned(),
+        r#"{"type":"message","event_id":"u2","ts":"2026-01-30T08:00:01Z","conversation_id":"会話-1","session_id":"s2","user_id":"u","seq":1,"role":"assistant","content":"x","tokens":5,"provider":"prov-é","entities":[{"id":"Zoë","name":"Z","kind":"person"},{"id":"Zoë","name":"Z","kind":"person"}],"unknown":{"deep":[1]}}"#.to_owned(),
+        r#"{"type":"memory","event_id":"mx1","ts":"2026-01-30T00:00:00Z","op":"add","memory_id":"mem-x","user_id":"u","node_id":"b","lamport":5,"content":"one","tags":["t1","t0"],"strategy":"merge_all"}"#.to_owned(),
+        r#"{"type":"memory","event_id":"mx2","ts":"2026-01-30T00:00:00Z","op":"delete","memory_id":"mem-x","user_id":"u","node_id":"a","lamport":5}"#.to_owned(),
+        r#"{"type":"memory","event_id":"mx3","ts":"2026-01-30T00:00:00Z","op":"update","memory_id":"mem-x","user_id":"u","node_id":"a","lamport":5,"content":"two","tags":["t2"],"strategy":"lww"}"#.to_owned(),
+        String::new(),
+        "   ".to_owned(),
+        "[1,2,3]".to_owned(),
+    ]);
+    lines
+}
+
+/// The dedup rule of docs/semantics.md, done the obvious way.
+pub fn distinct_events(lines: &[String]) -> Vec<Event> {
+    let mut by_key: HashMap<KeyDigest, Event> = HashMap::new();
+    for l in lines {
+        let Ok(e) = decode_event(l.as_bytes()) else { continue };
+        let key = e.key_digest();
+        match by_key.get(&key) {
+            Some(k) if (k.ts(), k.payload_fingerprint()) >= (e.ts(), e.payload_fingerprint()) => {}
+            _ => {
+                by_key.insert(key, e);
+            }
+        }
+    }
+    by_key.into_values().collect()
+}
+
+fn sorted_strs(set: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = set.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    v.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    v
+}
+
+/// Every view, computed from the distinct events; rows keyed by their key fields.
+pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, Value>> {
+    let mut views: BTreeMap<&'static str, BTreeMap<Vec<String>, Value>> = BTreeMap::new();
+    let mut convs: BTreeMap<String, Vec<&Message>> = BTreeMap::new();
+    let mut calls: BTreeMap<(String, String, i64), Vec<&ProviderCall>> = BTreeMap::new();
+    let mut mems: BTreeMap<String, Vec<&MemoryOp>> = BTreeMap::new();
+    let mut debates: BTreeMap<String, Vec<&DebateRound>> = BTreeMap::new();
+    let mut ents: BTreeMap<String, &EntityUpdate> = BTreeMap::new();
+    let mut rels: BTreeMap<(String, String, String), &RelationshipUpdate> = BTreeMap::new();
+    for e in events {
+        match e {
+            Event::Message(m) => convs.entry(m.conversation_id.clone()).or_default().push(m),
+            Event::ProviderCall(c) => calls
+                .entry((c.provider.clone(), c.model.clone(), hour_floor(c.ts)))
+                .or_default()
+                .push(c),
+            Event::Memory(m) => mems.entry(m.memory_id.clone()).or_default().push(m),
+            Event::DebateRound(d) => debates.entry(d.debate_id.clone()).or_default().push(d),
+            Event::Entity(x) => {
+                let slot = ents.entry(x.entity_id.clone()).or_insert(x);
+                if (x.ts, &x.event_id) > (slot.ts, &slot.event_id) {
+                    *slot = x;
+                }
+            }
+            Event::Relationship(r) => {
+                let slot = rels
+                    .entry((r.source_id.clone(), r.target_id.clone(), r.rel_type.clone()))
+                    .or_insert(r);
+                if (r.ts, &r.event_id) > (slot.ts, &slot.event_id) {
+                    *slot = r;
+                }
+            }
+        }
+    }
+    let snaps = views.entry("conversation_snapshots").or_default();
+    let mut pair_counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (id, msgs) in &convs {
+        let first = msgs.iter().min_by_key(|m| m.seq).expect("non-empty");
+        let entities: BTreeSet<&str> = msgs.iter().flat_map(|m| m.entities.iter().map(|e| e.id.as_str())).collect();
+        let ents_sorted = sorted_strs(entities.iter().map(|s| s.to_string()));
+        for (i, a) in ents_sorted.iter().enumerate() {
+            for b in &ents_sorted[i + 1..] {
+                *pair_counts.entry((a.clone(), b.clone())).or_default() += 1;
+            }
+        }
+        snaps.insert(
+            vec![id.clone()],
+            json!({
+                "conversation_id": id,
+                "user_id": first.user_id,
+                "session_id": first.session_id,
+                "message_count": msgs.len(),
+                "user_messages": msgs.iter().filter(|m| m.role == Role::User).count(),
+                "assistant_messages": msgs.iter().filter(|m| m.role == Role::Assistant).count(),
+                "total_tokens": msgs.iter().map(|m| u64::from(m.tokens)).sum::<u64>(),
+                "first_ts": format_millis(msgs.iter().map(|m| m.ts).min().expect("non-empty")),
+                "last_ts": format_millis(msgs.iter().map(|m| m.ts).max().expect("non-empty")),
+                "last_seq": msgs.iter().map(|m| m.seq).max(),
+                "providers": sorted_strs(msgs.iter().filter_map(|m| m.provider.clone())),
+                "entity_count": entities.len(),
+            }),
+        );
+    }
+    let cooc = views.entry("entity_cooccurrence").or_default();
+    for ((a, b), n) in pair_counts {
+        cooc.insert(vec![a.clone(), b.clone()], json!({"a": a, "b": b, "count": n}));
+    }
+    let stats = views.entry("provider_stats").or_default();
+    for ((p, m, h), cs) in &calls {
+        let mut lat: Vec<u32> = cs.iter().map(|c| c.latency_ms).collect();
+        lat.sort_unstable();
+        let n = lat.len() as u64;
+        let pct = |p: u64| lat[((p * n).div_ceil(100).max(1) - 1) as usize];
+        stats.insert(
+            vec![p.clone(), m.clone(), format_hour(*h)],
+            json!({
+                "provider": p, "model": m, "hour": format_hour(*h),
+                "calls": n,
+                "errors": cs.iter().filter(|c| !c.success).count(),
+                "tokens_in": cs.iter().map(|c| u64::from(c.tokens_in)).sum::<u64>(),
+                "tokens_out": cs.iter().map(|c| u64::from(c.tokens_out)).sum::<u64>(),
+                "cost_usd": cs.iter().map(|c| c.cost_usd).sum::<f64>(),
+                "latency_p50": pct(50), "latency_p95": pct(95), "latency_p99": pct(99),
+                "latency_avg": lat.iter().map(|l| f64::from(*l)).sum::<f64>() / n as f64,
+            }),
+        );
+    }
+    let mem = views.entry("memory_state").or_default();
+    for (id, ops) in &mems {
+        let mut ops = ops.clone();
+        ops.sort_by(|a, b| {
+            (a.lamport, a.node_id.as_bytes(), a.event_id.as_bytes()).cmp(&(b.lamport, b.node_id.as_bytes(), b.event_id.as_bytes()))
+        });
+        let w = ops.last().expect("non-empty");
+        if w.op == MemoryOpKind::Delete {
+            continue;
+        }
+        let tags = match w.strategy {
+            MergeStrategy::Lww => sorted_strs(w.tags.clone().unwrap_or_default()),
+            MergeStrategy::MergeAll => {
+                let last_delete = ops.iter().rposition(|o| o.op == MemoryOpKind::Delete);
+                let from = last_delete.map_or(0, |i| i + 1);
+                sorted_strs(ops[from..].iter().flat_map(|o| o.tags.clone().unwrap_or_default()))
+            }
+        };
+        mem.insert(
+            vec![id.clone()],
+            json!({"memory_id": id, "content": w.content.clone().unwrap_or_default(), "user_id": w.user_id,
+                   "tags": tags, "version": [w.lamport, w.node_id]}),
+        );
+    }
+    let deb = views.entry("debate_stats").or_default();
+    for (id, rounds) in &debates {
+        let mut per: BTreeMap<Vec<u8>, (String, f64, u64)> = BTreeMap::new();
+        for r in rounds {
+            let e = per.entry(r.provider.as_bytes().to_vec()).or_insert((r.provider.clone(), 0.0, 0));
+            e.1 += r.score;
+            e.2 += 1;
+        }
+        let mut leader: Option<(&str, f64)> = None;
+        for (name, total, _) in per.values() {
+            if leader.is_none_or(|(_, t)| *total > t) {
+                leader = Some((name, *total));
+            }
+        }
+        let means: serde_json::Map<String, Value> =
+            per.values().map(|(n, t, c)| (n.clone(), json!(t / *c as f64))).collect();
+        deb.insert(
+            vec![id.clone()],
+            json!({"debate_id": id, "rounds": rounds.iter().map(|r| r.round).max(),
+                   "participants": per.values().map(|(n, _, _)| n.clone()).collect::<Vec<_>>(),
+                   "mean_score": means, "leader": leader.map(|(n, _)| n),
+                   "consensus": rounds.iter().any(|r| r.consensus)}),
+        );
+    }
+    let ev = views.entry("entities").or_default();
+    for (id, e) in ents {
+        let mut row = json!({"entity_id": id, "name": e.name, "kind": e.kind, "ts": format_millis(e.ts), "event_id": e.event_id});
+        if let Some(p) = &e.properties {
+            row["properties"] = Value::Object(p.clone());
+        }
+        if let Some(c) = &e.conversation_id {
+            row["conversation_id"] = json!(c);
+        }
+        ev.insert(vec![id], row);
+    }
+    let rv = views.entry("relationships").or_default();
+    for ((s, t, ty), r) in rels {
+        let mut row = json!({"source_id": s, "target_id": t, "rel_type": ty, "weight": r.weight,
+                             "ts": format_millis(r.ts), "event_id": r.event_id});
+        if let Some(c) = &r.conversation_id {
+            row["conversation_id"] = json!(c);
+        }
+        rv.insert(vec![s, t, ty], row);
+    }
+    views
+}
+
+/// JSON equality with a relative tolerance of 1e-9 on floats.
+pub fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The key fields of each view, in order.
+pub fn key_fields(view: &str) -> &'static [&'static str] {
+    match view {
+        "conversation_snapshots" => &["conversation_id"],
+        "entity_cooccurrence" => &["a", "b"],
+        "provider_stats" => &["provider", "model", "hour"],
+        "memory_state" => &["memory_id"],
+        "debate_stats" => &["debate_id"],
+        "entities" => &["entity_id"],
+        _ => &["source_id", "target_id", "rel_type"],
+    }
+}
+
+/// Asserts a view file's lines equal the oracle's rows, in key order.
+pub fn assert_view_matches(view: &str, text: &str, expected: &BTreeMap<Vec<String>, Value>) {
+    let got: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("view line is JSON")).collect();
+    let mut want: Vec<(&Vec<String>, &Value)> = expected.iter().collect();
+    want.sort_by(|a, b| a.0.iter().map(|s| s.as_bytes()).cmp(b.0.iter().map(|s| s.as_bytes())));
+    assert_eq!(got.len(), want.len(), "{view}: row count");
+    for (g, (key, w)) in got.iter().zip(want) {
+        assert!(close(g, w), "{view} row {key:?}:\n got  {g}\n want {w}");
+        let fields: Vec<&str> = g.as_object().expect("object").keys().map(String::as_str).collect();
+        assert!(key_fields(view).iter().all(|k| fields.contains(k)), "{view}: key fields present");
+    }
+}
