@@ -26,22 +26,39 @@ struct Reply {
 
 impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 fn get(addr: SocketAddr, target: &str) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
-        .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .filter_map(|l| {
+            l.split_once(": ")
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
         .collect();
     Reply {
         status,
@@ -83,18 +100,37 @@ fn api_serves_consistent_views_pages_and_errors() {
     })
     .unwrap();
     engine.wait_complete();
-    let reader = Arc::new(EngineReader::new(Arc::clone(&engine.shared), ViewSet::all(), "test"));
+    let reader = Arc::new(EngineReader::new(
+        Arc::clone(&engine.shared),
+        ViewSet::all(),
+        "test",
+    ));
     let server = ApiServer::start("127.0.0.1:0".parse().unwrap(), reader).unwrap();
     let addr = server.addr();
 
-    for view in ["conversation_snapshots", "entity_cooccurrence", "provider_stats", "memory_state", "debate_stats", "entities", "relationships"] {
-        let expected = std::fs::read_to_string(dir.path().join("replay").join(format!("{view}.jsonl"))).unwrap();
+    for view in [
+        "conversation_snapshots",
+        "entity_cooccurrence",
+        "provider_stats",
+        "memory_state",
+        "debate_stats",
+        "entities",
+        "relationships",
+    ] {
+        let expected =
+            std::fs::read_to_string(dir.path().join("replay").join(format!("{view}.jsonl")))
+                .unwrap();
         let full = get(addr, &format!("/v1/views/{view}"));
         assert_eq!(full.status, 200, "{view}");
         assert_eq!(full.header("content-type"), Some("application/x-ndjson"));
         assert_eq!(full.body, expected, "{view}: API equals replay");
-        let positions: serde_json::Value = serde_json::from_str(full.header("helixflow-positions").unwrap()).unwrap();
-        assert_eq!(positions["events"]["line"], lines.len() as u64, "{view}: reflects the whole file");
+        let positions: serde_json::Value =
+            serde_json::from_str(full.header("helixflow-positions").unwrap()).unwrap();
+        assert_eq!(
+            positions["events"]["line"],
+            lines.len() as u64,
+            "{view}: reflects the whole file"
+        );
 
         // Paging with limit/after reconstructs the view exactly.
         let mut paged = String::new();
@@ -120,7 +156,10 @@ fn api_serves_consistent_views_pages_and_errors() {
         // A single row by key.
         if let Some(first) = expected.lines().next() {
             let row: serde_json::Value = serde_json::from_str(first).unwrap();
-            let path: Vec<String> = common::key_fields(view).iter().map(|k| enc(row[k].as_str().unwrap())).collect();
+            let path: Vec<String> = common::key_fields(view)
+                .iter()
+                .map(|k| enc(row[k].as_str().unwrap()))
+                .collect();
             let one = get(addr, &format!("/v1/views/{view}/{}", path.join("/")));
             assert_eq!(one.status, 200, "{view}: {}", one.body);
             assert_eq!(one.body, first);

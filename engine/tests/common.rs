@@ -33,8 +33,11 @@ pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
         .step_by(17)
         .take(40)
         .map(|l| {
-            l.replacen("\"tokens\":", "\"tokens\":1", 1)
-                .replacen("\"latency_ms\":", "\"latency_ms\":9", 1)
+            l.replacen("\"tokens\":", "\"tokens\":1", 1).replacen(
+                "\"latency_ms\":",
+                "\"latency_ms\":9",
+                1,
+            )
         })
         .collect();
     lines.extend(conflicts);
@@ -55,7 +58,9 @@ pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
 pub fn distinct_events(lines: &[String]) -> Vec<Event> {
     let mut by_key: HashMap<KeyDigest, Event> = HashMap::new();
     for l in lines {
-        let Ok(e) = decode_event(l.as_bytes()) else { continue };
+        let Ok(e) = decode_event(l.as_bytes()) else {
+            continue;
+        };
         let key = e.key_digest();
         match by_key.get(&key) {
             Some(k) if (k.ts(), k.payload_fingerprint()) >= (e.ts(), e.payload_fingerprint()) => {}
@@ -68,7 +73,11 @@ pub fn distinct_events(lines: &[String]) -> Vec<Event> {
 }
 
 fn sorted_strs(set: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut v: Vec<String> = set.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut v: Vec<String> = set
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     v.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     v
 }
@@ -111,7 +120,10 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
     let mut pair_counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for (id, msgs) in &convs {
         let first = msgs.iter().min_by_key(|m| m.seq).expect("non-empty");
-        let entities: BTreeSet<&str> = msgs.iter().flat_map(|m| m.entities.iter().map(|e| e.id.as_str())).collect();
+        let entities: BTreeSet<&str> = msgs
+            .iter()
+            .flat_map(|m| m.entities.iter().map(|e| e.id.as_str()))
+            .collect();
         let ents_sorted = sorted_strs(entities.iter().map(|s| s.to_string()));
         for (i, a) in ents_sorted.iter().enumerate() {
             for b in &ents_sorted[i + 1..] {
@@ -138,7 +150,10 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
     }
     let cooc = views.entry("entity_cooccurrence").or_default();
     for ((a, b), n) in pair_counts {
-        cooc.insert(vec![a.clone(), b.clone()], json!({"a": a, "b": b, "count": n}));
+        cooc.insert(
+            vec![a.clone(), b.clone()],
+            json!({"a": a, "b": b, "count": n}),
+        );
     }
     let stats = views.entry("provider_stats").or_default();
     for ((p, m, h), cs) in &calls {
@@ -164,7 +179,11 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
     for (id, ops) in &mems {
         let mut ops = ops.clone();
         ops.sort_by(|a, b| {
-            (a.lamport, a.node_id.as_bytes(), a.event_id.as_bytes()).cmp(&(b.lamport, b.node_id.as_bytes(), b.event_id.as_bytes()))
+            (a.lamport, a.node_id.as_bytes(), a.event_id.as_bytes()).cmp(&(
+                b.lamport,
+                b.node_id.as_bytes(),
+                b.event_id.as_bytes(),
+            ))
         });
         let w = ops.last().expect("non-empty");
         if w.op == MemoryOpKind::Delete {
@@ -175,7 +194,11 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
             MergeStrategy::MergeAll => {
                 let last_delete = ops.iter().rposition(|o| o.op == MemoryOpKind::Delete);
                 let from = last_delete.map_or(0, |i| i + 1);
-                sorted_strs(ops[from..].iter().flat_map(|o| o.tags.clone().unwrap_or_default()))
+                sorted_strs(
+                    ops[from..]
+                        .iter()
+                        .flat_map(|o| o.tags.clone().unwrap_or_default()),
+                )
             }
         };
         mem.insert(
@@ -188,7 +211,9 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
     for (id, rounds) in &debates {
         let mut per: BTreeMap<Vec<u8>, (String, f64, u64)> = BTreeMap::new();
         for r in rounds {
-            let e = per.entry(r.provider.as_bytes().to_vec()).or_insert((r.provider.clone(), 0.0, 0));
+            let e =
+                per.entry(r.provider.as_bytes().to_vec())
+                    .or_insert((r.provider.clone(), 0.0, 0));
             e.1 += r.score;
             e.2 += 1;
         }
@@ -198,8 +223,10 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
                 leader = Some((name, *total));
             }
         }
-        let means: serde_json::Map<String, Value> =
-            per.values().map(|(n, t, c)| (n.clone(), json!(t / *c as f64))).collect();
+        let means: serde_json::Map<String, Value> = per
+            .values()
+            .map(|(n, t, c)| (n.clone(), json!(t / *c as f64)))
+            .collect();
         deb.insert(
             vec![id.clone()],
             json!({"debate_id": id, "rounds": rounds.iter().map(|r| r.round).max(),
@@ -238,7 +265,9 @@ pub fn close(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
             _ => x == y,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
         }
@@ -261,13 +290,28 @@ pub fn key_fields(view: &str) -> &'static [&'static str] {
 
 /// Asserts a view file's lines equal the oracle's rows, in key order.
 pub fn assert_view_matches(view: &str, text: &str, expected: &BTreeMap<Vec<String>, Value>) {
-    let got: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("view line is JSON")).collect();
+    let got: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("view line is JSON"))
+        .collect();
     let mut want: Vec<(&Vec<String>, &Value)> = expected.iter().collect();
-    want.sort_by(|a, b| a.0.iter().map(|s| s.as_bytes()).cmp(b.0.iter().map(|s| s.as_bytes())));
+    want.sort_by(|a, b| {
+        a.0.iter()
+            .map(|s| s.as_bytes())
+            .cmp(b.0.iter().map(|s| s.as_bytes()))
+    });
     assert_eq!(got.len(), want.len(), "{view}: row count");
     for (g, (key, w)) in got.iter().zip(want) {
         assert!(close(g, w), "{view} row {key:?}:\n got  {g}\n want {w}");
-        let fields: Vec<&str> = g.as_object().expect("object").keys().map(String::as_str).collect();
-        assert!(key_fields(view).iter().all(|k| fields.contains(k)), "{view}: key fields present");
+        let fields: Vec<&str> = g
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            key_fields(view).iter().all(|k| fields.contains(k)),
+            "{view}: key fields present"
+        );
     }
 }

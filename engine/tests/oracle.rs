@@ -36,7 +36,12 @@ fn write_files(dir: &Path, lines: &[String], parts: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-fn run_replay(files: Vec<PathBuf>, out: &Path, workers: usize, epoch_lines: u64) -> BTreeMap<String, String> {
+fn run_replay(
+    files: Vec<PathBuf>,
+    out: &Path,
+    workers: usize,
+    epoch_lines: u64,
+) -> BTreeMap<String, String> {
     replay(ReplaySpec {
         files,
         out: out.to_path_buf(),
@@ -46,9 +51,16 @@ fn run_replay(files: Vec<PathBuf>, out: &Path, workers: usize, epoch_lines: u64)
     })
     .unwrap();
     let mut files = BTreeMap::new();
-    for v in VIEWS.iter().map(|v| v.to_string()).chain(["rejected".to_string()]) {
+    for v in VIEWS
+        .iter()
+        .map(|v| v.to_string())
+        .chain(["rejected".to_string()])
+    {
         let ext = if v == "rejected" { "json" } else { "jsonl" };
-        files.insert(v.clone(), std::fs::read_to_string(out.join(format!("{v}.{ext}"))).unwrap());
+        files.insert(
+            v.clone(),
+            std::fs::read_to_string(out.join(format!("{v}.{ext}"))).unwrap(),
+        );
     }
     files
 }
@@ -61,16 +73,25 @@ fn replay_equals_the_oracle_on_every_view() {
     let got = run_replay(files, &dir.path().join("out"), 2, 500);
     let expected = oracle(&distinct_events(&lines));
     for view in VIEWS {
-        assert!(!expected[view].is_empty(), "{view}: the test input must exercise the view");
+        assert!(
+            !expected[view].is_empty(),
+            "{view}: the test input must exercise the view"
+        );
         assert_view_matches(view, &got[view], &expected[view]);
     }
     let rejected: serde_json::Value = serde_json::from_str(&got["rejected"]).unwrap();
-    let invalid = lines.iter().filter(|l| helixflow_types::decode::decode_event(l.as_bytes()).is_err()).count();
+    let invalid = lines
+        .iter()
+        .filter(|l| helixflow_types::decode::decode_event(l.as_bytes()).is_err())
+        .count();
     assert_eq!(rejected["total"], invalid as u64);
     let valid = lines.len() - invalid;
     let distinct = distinct_events(&lines).len();
     assert_eq!(rejected["duplicates"], (valid - distinct) as u64);
-    assert!(rejected["conflicts"].as_u64().unwrap() >= 30, "the input has conflicting duplicates");
+    assert!(
+        rejected["conflicts"].as_u64().unwrap() >= 30,
+        "the input has conflicting duplicates"
+    );
 }
 
 proptest! {

@@ -3,10 +3,13 @@
 //!
 //! Views key and exchange on [`Id`]s, which keeps state small (an entity pair
 //! is 8 bytes); rendering turns ids back into strings and sorts by them.
+//! Lookups by string go through a sharded map (read-locked on the hot path);
+//! lookups by id read an append-only vector without any lock.
 
-use lasso::{Key, Spur, ThreadedRodeo};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, RwLock};
 
 /// An interned identifier. Its order is arbitrary (arrival order), never the
 /// string order: sort by [`Interner::resolve`] when order matters.
@@ -15,10 +18,32 @@ use std::sync::Arc;
 )]
 pub struct Id(pub u32);
 
+const SHARDS: usize = 32;
+
+type Shard = RwLock<HashMap<Arc<str>, u32, foldhash::fast::FixedState>>;
+
+struct Table {
+    shards: Vec<Shard>,
+    names: boxcar::Vec<Arc<str>>,
+    hasher: foldhash::fast::FixedState,
+}
+
 /// The process-wide string table.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Interner {
-    rodeo: Arc<ThreadedRodeo<Spur>>,
+    table: Arc<Table>,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            table: Arc::new(Table {
+                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                names: boxcar::Vec::new(),
+                hasher: foldhash::fast::FixedState::default(),
+            }),
+        }
+    }
 }
 
 /// The string table is full (more than 2^32 - 1 distinct identifiers).
@@ -32,34 +57,50 @@ impl Interner {
         Self::default()
     }
 
+    fn shard(&self, s: &str) -> &Shard {
+        let h = self.table.hasher.hash_one(s);
+        &self.table.shards[(h as usize) % SHARDS]
+    }
+
     /// The id of `s`, adding it if new.
     pub fn intern(&self, s: &str) -> Result<Id, InternerFull> {
-        self.rodeo
-            .try_get_or_intern(s)
-            .map(|k| Id(k.into_usize() as u32))
-            .map_err(|_| InternerFull)
+        let shard = self.shard(s);
+        if let Some(id) = shard.read().unwrap_or_else(|e| e.into_inner()).get(s) {
+            return Ok(Id(*id));
+        }
+        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = map.get(s) {
+            return Ok(Id(*id));
+        }
+        let name: Arc<str> = Arc::from(s);
+        let index = self.table.names.push(Arc::clone(&name));
+        let id = u32::try_from(index).map_err(|_| InternerFull)?;
+        map.insert(name, id);
+        Ok(Id(id))
     }
 
     /// The id of `s` if it was ever seen.
     pub fn lookup(&self, s: &str) -> Option<Id> {
-        self.rodeo.get(s).map(|k| Id(k.into_usize() as u32))
+        self.shard(s)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(s)
+            .map(|id| Id(*id))
     }
 
     /// The string of an id this table issued ("" for a foreign id).
     pub fn resolve(&self, id: Id) -> &str {
-        Spur::try_from_usize(id.0 as usize)
-            .and_then(|k| self.rodeo.try_resolve(&k))
-            .unwrap_or("")
+        self.table.names.get(id.0 as usize).map_or("", |s| s)
     }
 
     /// How many distinct strings are interned.
     pub fn len(&self) -> usize {
-        self.rodeo.len()
+        self.table.names.count()
     }
 
     /// True when nothing is interned.
     pub fn is_empty(&self) -> bool {
-        self.rodeo.is_empty()
+        self.len() == 0
     }
 }
 
@@ -78,5 +119,33 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(i.resolve(a), "ünïcode-id");
         assert_eq!(i.lookup("missing"), None);
+        assert_eq!(i.resolve(Id(99)), "");
+    }
+
+    #[test]
+    fn concurrent_interning_gives_one_id_per_string() {
+        let i = Interner::new();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let i = i.clone();
+                std::thread::spawn(move || {
+                    (0..2000)
+                        .map(|n| i.intern(&format!("s{}", (n * (t + 1)) % 3000)).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        for n in 0..3000 {
+            if let Some(id) = i.lookup(&format!("s{n}")) {
+                assert_eq!(i.resolve(id), format!("s{n}"));
+            }
+        }
+        let distinct: std::collections::HashSet<_> = (0..3000)
+            .filter_map(|n| i.lookup(&format!("s{n}")))
+            .collect();
+        assert_eq!(distinct.len(), i.len());
     }
 }

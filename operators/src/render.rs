@@ -55,7 +55,7 @@ impl Line {
     }
     fn u64(&mut self, k: &str, v: u64) -> &mut Self {
         self.key(k);
-        self.buf.push_str(itoa_u64(v).as_str());
+        self.buf.push_str(itoa::Buffer::new().format(v));
         self
     }
     fn f64(&mut self, k: &str, v: f64) -> &mut Self {
@@ -98,13 +98,17 @@ impl Line {
     }
 }
 
-fn itoa_u64(v: u64) -> String {
-    v.to_string()
-}
-
+/// Appends `s` as a JSON string. Identifiers rarely need escaping, so the
+/// common case is a plain copy; otherwise serde_json escapes it.
 fn push_json_str(buf: &mut String, s: &str) {
-    // serde_json's escaping; a `String` write cannot fail.
-    let _ = serde_json::to_writer(string_writer(buf), s);
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.push('"');
+        buf.push_str(s);
+        buf.push('"');
+    } else {
+        // Writing to a String cannot fail.
+        let _ = serde_json::to_writer(string_writer(buf), s);
+    }
 }
 
 fn push_f64(buf: &mut String, v: f64) {
@@ -319,7 +323,7 @@ pub fn render(
 /// string key per row, entity ids are ranked by their string once and pairs
 /// sorted by a packed `u64` of ranks.
 fn render_pairs(
-    pairs: &[((Id, Id), i64_or_isize::Diff)],
+    pairs: &[((Id, Id), crate::Diff)],
     ids: &Interner,
     sel: &Selection,
     out: &mut dyn Write,
@@ -327,10 +331,13 @@ fn render_pairs(
     let mut distinct: Vec<Id> = pairs.iter().flat_map(|((a, b), _)| [*a, *b]).collect();
     distinct.sort_unstable();
     distinct.dedup();
-    distinct.sort_unstable_by(|a, b| ids.resolve(*a).as_bytes().cmp(ids.resolve(*b).as_bytes()));
-    let max_id = distinct.iter().map(|i| i.0).max().unwrap_or(0) as usize;
+    // Resolve each id once, then rank ids by their string.
+    let mut named: Vec<(&str, Id)> = distinct.iter().map(|id| (ids.resolve(*id), *id)).collect();
+    named.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let max_id = distinct.last().map_or(0, |i| i.0) as usize;
+    drop(distinct);
     let mut rank = vec![u32::MAX; max_id + 1];
-    for (r, id) in distinct.iter().enumerate() {
+    for (r, (_, id)) in named.iter().enumerate() {
         rank[id.0 as usize] = r as u32;
     }
     let mut packed: Vec<(u64, i64)> = pairs
@@ -341,8 +348,9 @@ fn render_pairs(
             ((u64::from(lo) << 32) | u64::from(hi), *n as i64)
         })
         .collect();
+    drop(rank);
     packed.sort_unstable_by_key(|p| p.0);
-    let name = |r: u64| ids.resolve(distinct[r as usize]);
+    let name = |r: u64| named[r as usize].0;
     let key_of = |p: u64| [name(p >> 32), name(p & 0xffff_ffff)];
     let start = match (&sel.key, &sel.after) {
         (Some(k), _) => packed.partition_point(|p| cmp_key(&key_of(p.0), k) == Ordering::Less),
@@ -371,7 +379,7 @@ fn render_pairs(
         buf.push_str(",\"b\":");
         push_json_str(&mut buf, b);
         buf.push_str(",\"count\":");
-        buf.push_str(&n.to_string());
+        buf.push_str(itoa::Buffer::new().format(*n));
         buf.push_str("}\n");
         w.write_all(buf.as_bytes())?;
         rendered.rows += 1;
@@ -386,8 +394,4 @@ fn render_pairs(
     }
     w.flush()?;
     Ok(rendered)
-}
-
-mod i64_or_isize {
-    pub type Diff = crate::Diff;
 }

@@ -162,7 +162,7 @@ impl Generator {
 
     fn entity_id(&mut self, topic: Option<&[u64]>) -> u64 {
         match topic {
-            Some(t) if self.rng.gen_bool(0.8) => t[self.rng.gen_range(0..t.len())],
+            Some(t) if self.rng.gen_bool(0.95) => t[self.rng.gen_range(0..t.len())],
             _ => {
                 let u: f64 = self.rng.gen();
                 (u * u * self.entities as f64) as u64
@@ -222,7 +222,7 @@ impl Generator {
                     INTENTS[self.rng.gen_range(0..INTENTS.len())]
                 );
             }
-            let mentions = self.rng.gen_range(0..=5);
+            let mentions = self.rng.gen_range(0..=6);
             if mentions > 0 {
                 out.push_str(r#","entities":["#);
                 for m in 0..mentions {
@@ -341,8 +341,15 @@ impl Generator {
         let id = self.next_conv;
         self.next_conv += 1;
         let user = self.rng.gen_range(0..self.users);
-        let topic_size = self.rng.gen_range(20..60);
-        let topic = (0..topic_size).map(|_| self.entity_id(None)).collect();
+        // Conversations draw their topics from communities of 200 related
+        // entities, so entity pairs recur across conversations.
+        let community_size = 200u64.min(self.entities);
+        let communities = (self.entities / community_size).max(1);
+        let base = self.rng.gen_range(0..communities) * community_size;
+        let topic_size = self.rng.gen_range(40..100);
+        let topic = (0..topic_size)
+            .map(|_| base + self.rng.gen_range(0..community_size))
+            .collect();
         self.active.push(Conversation {
             id,
             user,
