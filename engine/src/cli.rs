@@ -134,10 +134,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 progress: !quiet && std::io::stderr().is_terminal(),
             })?;
             eprintln!(
-                "replayed {} lines in {:.2}s ({:.0} lines/s): {} valid, {} rejected, {} duplicates; views in {}",
+                "replayed {} lines in {:.2}s ({:.0} lines/s; views complete after {:.2}s, files written in {:.2}s): {} valid, {} rejected, {} duplicates; views in {}",
                 summary.lines,
                 summary.seconds,
                 summary.lines as f64 / summary.seconds.max(1e-9),
+                summary.compute_seconds,
+                summary.seconds - summary.compute_seconds,
                 summary.valid,
                 summary.rejected,
                 summary.duplicates,
