@@ -206,7 +206,7 @@ fn list(
     let sel = parse_selection(view, query)?;
     let snap = reader.read(view).map_err(snapshot_error)?;
     let mut body = Vec::new();
-    let rendered = render(&snap.part, reader.ids(), &sel, &mut body)
+    let rendered = render(snap.part, reader.ids(), &sel, &mut body)
         .map_err(|e| ApiError::new(500, "internal", format!("rendering {view}: {e}")))?;
     let mut headers = vec![
         ("helixflow-as-of", snap.as_of.to_string()),
@@ -268,7 +268,7 @@ fn one(
         key: Some(key.clone()),
         ..Selection::default()
     };
-    let rendered = render(&snap.part, reader.ids(), &sel, &mut body)
+    let rendered = render(snap.part, reader.ids(), &sel, &mut body)
         .map_err(|e| ApiError::new(500, "internal", format!("rendering {view}: {e}")))?;
     if rendered.rows == 0 {
         return Err(ApiError::new(

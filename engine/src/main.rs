@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// mimalloc: differential's batchers allocate and free large buffers at a
+/// high rate; glibc's allocator returns them to the OS and page-faults them
+/// back (measured in docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }

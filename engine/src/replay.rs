@@ -97,12 +97,14 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     }
     bar.finish_and_clear();
     let compute_seconds = started.elapsed().as_secs_f64();
+    // Read every view at the final time, stop the dataflow (freeing its
+    // state), then render and write the views in parallel.
+    let mut parts = Vec::new();
     for view in ViewName::ALL {
         let snapshot = shared
             .snapshot(view, Duration::from_secs(600))
             .with_context(|| format!("reading view {view}"))?;
-        write_view_file(&spec.out, view, &snapshot.part, &shared.ids)
-            .with_context(|| format!("writing {}/{view}.jsonl", spec.out.display()))?;
+        parts.push((view, snapshot.part));
     }
     let rejected = shared.rejects.total();
     let report = serde_json::json!({
@@ -111,19 +113,39 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
         "duplicates": shared.duplicates(),
         "conflicts": shared.conflicts(),
     });
+    let lines = shared.feed.sources().iter().map(|s| s.events()).sum();
+    let valid = shared.valid.load(Ordering::Relaxed);
+    let duplicates = shared.duplicates();
+    let ids = shared.ids.clone();
+    drop(shared);
+    engine.shutdown().map_err(anyhow::Error::msg)?;
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = parts
+            .into_iter()
+            .map(|(view, part)| {
+                let (out, ids) = (&spec.out, &ids);
+                scope.spawn(move || {
+                    write_view_file(out, view, part, ids)
+                        .with_context(|| format!("writing {}/{view}.jsonl", out.display()))
+                })
+            })
+            .collect();
+        writers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a view writer panicked"))?
+                .map(|_| ())
+        })
+    })?;
     let mut text = serde_json::to_string_pretty(&report)?;
     text.push('\n');
     write_file_atomic(&spec.out, "rejected.json", text.as_bytes())
         .with_context(|| format!("writing {}/rejected.json", spec.out.display()))?;
-    let summary = ReplaySummary {
-        lines: shared.feed.sources().iter().map(|s| s.events()).sum(),
-        valid: shared.valid.load(Ordering::Relaxed),
+    Ok(ReplaySummary {
+        lines,
+        valid,
         rejected,
-        duplicates: shared.duplicates(),
+        duplicates,
         compute_seconds,
         seconds: started.elapsed().as_secs_f64(),
-    };
-    drop(shared);
-    engine.shutdown().map_err(anyhow::Error::msg)?;
-    Ok(summary)
+    })
 }

@@ -218,7 +218,7 @@ fn spawn_files_sink(
             for v in &views {
                 match reader.read(*v) {
                     Ok(snap) => {
-                        if let Err(e) = write_view_file(&files.dir, *v, &snap.part, &shared.ids) {
+                        if let Err(e) = write_view_file(&files.dir, *v, snap.part, &shared.ids) {
                             tracing::warn!(
                                 "sink `{}`: writing {v} to {}: {e}",
                                 files.name,

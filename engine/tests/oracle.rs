@@ -3,6 +3,11 @@
 //! cut into different epochs and run on different worker counts must give
 //! byte-identical view files.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on setup errors"
+)]
+
 mod common;
 
 use common::{assert_view_matches, distinct_events, oracle, test_lines};

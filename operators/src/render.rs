@@ -174,15 +174,20 @@ fn write_keyed<'r, R>(
     Ok(rendered)
 }
 
-/// Writes the selected rows of `part` as sorted JSON lines.
+/// Writes the selected rows of `part` as sorted JSON lines (consuming it, so
+/// that large views are sorted in place).
 pub fn render(
-    part: &ViewPart,
+    part: ViewPart,
     ids: &Interner,
     sel: &Selection,
     out: &mut dyn Write,
 ) -> io::Result<Rendered> {
     let r = |id: Id| ids.resolve(id);
-    match part {
+    let part = match part {
+        ViewPart::Cooccurrence(pairs) => return render_pairs(pairs, ids, sel, out),
+        other => other,
+    };
+    match &part {
         ViewPart::Conversations(rows) => write_keyed(
             rows.iter().map(|(k, row)| (vec![r(*k)], row)).collect(),
             sel,
@@ -206,7 +211,8 @@ pub fn render(
                 l.finish()
             },
         ),
-        ViewPart::Cooccurrence(pairs) => render_pairs(pairs, ids, sel, out),
+        // Handled above.
+        ViewPart::Cooccurrence(_) => Ok(Rendered::default()),
         ViewPart::ProviderStats(rows) => {
             let hours: Vec<String> = rows.iter().map(|((_, _, h), _)| format_hour(*h)).collect();
             write_keyed(
@@ -323,29 +329,39 @@ pub fn render(
 /// string key per row, entity ids are ranked by their string once and pairs
 /// sorted by a packed `u64` of ranks.
 fn render_pairs(
-    pairs: &[((Id, Id), crate::Diff)],
+    pairs: Vec<((Id, Id), crate::Diff)>,
     ids: &Interner,
     sel: &Selection,
     out: &mut dyn Write,
 ) -> io::Result<Rendered> {
-    let mut distinct: Vec<Id> = pairs.iter().flat_map(|((a, b), _)| [*a, *b]).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
+    let max_id = pairs
+        .iter()
+        .map(|((a, b), _)| a.0.max(b.0))
+        .max()
+        .unwrap_or(0) as usize;
+    let mut seen = vec![false; max_id + 1];
+    for ((a, b), _) in &pairs {
+        seen[a.0 as usize] = true;
+        seen[b.0 as usize] = true;
+    }
     // Resolve each id once, then rank ids by their string.
-    let mut named: Vec<(&str, Id)> = distinct.iter().map(|id| (ids.resolve(*id), *id)).collect();
+    let mut named: Vec<(&str, Id)> = (0..=max_id)
+        .filter(|i| seen[*i])
+        .map(|i| (ids.resolve(Id(i as u32)), Id(i as u32)))
+        .collect();
+    drop(seen);
     named.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let max_id = distinct.last().map_or(0, |i| i.0) as usize;
-    drop(distinct);
     let mut rank = vec![u32::MAX; max_id + 1];
     for (r, (_, id)) in named.iter().enumerate() {
         rank[id.0 as usize] = r as u32;
     }
-    let mut packed: Vec<(u64, i64)> = pairs
-        .iter()
+    // Same size and alignment: this collect reuses the pairs' allocation.
+    let mut packed: Vec<(u64, crate::Diff)> = pairs
+        .into_iter()
         .map(|((a, b), n)| {
             let (ra, rb) = (rank[a.0 as usize], rank[b.0 as usize]);
             let (lo, hi) = if ra <= rb { (ra, rb) } else { (rb, ra) };
-            ((u64::from(lo) << 32) | u64::from(hi), *n as i64)
+            ((u64::from(lo) << 32) | u64::from(hi), n)
         })
         .collect();
     drop(rank);

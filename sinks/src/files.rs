@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub fn write_view_file(
     dir: &Path,
     view: ViewName,
-    part: &ViewPart,
+    part: ViewPart,
     ids: &Interner,
 ) -> io::Result<Rendered> {
     fs::create_dir_all(dir)?;
@@ -54,7 +54,7 @@ mod tests {
         let a = ids.intern("a").unwrap();
         let m = ids.intern("m").unwrap();
         let part = ViewPart::Cooccurrence(vec![((z, a), 2), ((a, m), 1), ((m, z), 5)]);
-        let r = write_view_file(dir.path(), ViewName::EntityCooccurrence, &part, &ids).unwrap();
+        let r = write_view_file(dir.path(), ViewName::EntityCooccurrence, part, &ids).unwrap();
         assert_eq!(r.rows, 3);
         let text = fs::read_to_string(view_path(dir.path(), ViewName::EntityCooccurrence)).unwrap();
         assert_eq!(
