@@ -49,6 +49,9 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Also write the run's figures (time, events/s, peak RSS) as JSON here.
+        #[arg(long)]
+        stats: Option<PathBuf>,
         /// JSONL files (`-` for standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -123,6 +126,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             workers,
             epoch_lines,
             quiet,
+            stats,
             files,
         } => {
             anyhow::ensure!(workers > 0, "-w must be at least 1");
@@ -145,6 +149,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 summary.duplicates,
                 out.display()
             );
+            if let Some(path) = stats {
+                std::fs::write(&path, summary.to_json().to_string())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             Ok(())
         }
         Command::Validate { topology } => {

@@ -41,6 +41,32 @@ pub struct ReplaySummary {
     pub compute_seconds: f64,
     /// Wall time of the whole replay, writing the files included.
     pub seconds: f64,
+    /// Peak resident memory of the process, if the OS says (Linux).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl ReplaySummary {
+    /// As JSON (what `replay --stats FILE` writes).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "lines": self.lines,
+            "valid": self.valid,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "compute_seconds": self.compute_seconds,
+            "seconds": self.seconds,
+            "lines_per_second": self.lines as f64 / self.seconds.max(1e-9),
+            "peak_rss_bytes": self.peak_rss_bytes,
+        })
+    }
+}
+
+/// Peak resident set size of this process (`VmHWM`), on Linux.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Runs a replay to completion.
@@ -147,5 +173,6 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
         duplicates,
         compute_seconds,
         seconds: started.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes(),
     })
 }
