@@ -43,8 +43,9 @@ enum Command {
         /// Worker threads.
         #[arg(short = 'w', long, default_value_t = 2)]
         workers: usize,
-        /// Lines per logical epoch (smaller: less memory, more overhead).
-        #[arg(long, default_value_t = 200_000)]
+        /// Lines per logical epoch: bounds how much join output is buffered
+        /// before it is consolidated (measured in docs/benchmarks.md).
+        #[arg(long, default_value_t = 1_000_000)]
         epoch_lines: u64,
         /// Hide the progress bar.
         #[arg(long)]
