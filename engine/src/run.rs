@@ -50,7 +50,9 @@ impl ViewReader for EngineReader {
             .snapshot(view, READ_TIMEOUT)
             .map_err(|e| match e {
                 SnapshotError::NotComputed(v) => ReadError::NotEnabled(v),
-                SnapshotError::Timeout(_) => ReadError::Unavailable(e.to_string()),
+                SnapshotError::Timeout(_) | SnapshotError::Stopping => {
+                    ReadError::Unavailable(e.to_string())
+                }
             })?;
         Ok(ApiSnapshot {
             as_of: snap.as_of,
@@ -139,10 +141,18 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
         ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
             .context("installing the Ctrl-C handler")?;
     }
+    let stop_sinks = Arc::new(AtomicBool::new(false));
     let sinks: Vec<_> = topology
         .sinks
         .iter()
-        .map(|s| spawn_files_sink(s.clone(), Arc::clone(&reader), Arc::clone(&shared)))
+        .map(|s| {
+            spawn_files_sink(
+                s.clone(),
+                Arc::clone(&reader),
+                Arc::clone(&shared),
+                Arc::clone(&stop_sinks),
+            )
+        })
         .collect();
     let status_every = topology.engine.status_interval;
     let mut last_status = Instant::now();
@@ -165,15 +175,17 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
             break;
         }
     }
-    shared.shutdown.store(true, Ordering::Relaxed);
+    // Stop in order: sinks write their last files and the last status line
+    // prints while the workers can still answer; then the API; then the engine.
+    stop_sinks.store(true, Ordering::Relaxed);
     for s in sinks {
         // A sink thread that panicked has already reported through its own output.
         let _ = s.join();
     }
+    eprintln!("{}", status_line(&reader, 0.0));
     if let Some(api) = api {
         api.stop();
     }
-    eprintln!("{}", status_line(&reader, 0.0));
     drop(reader);
     drop(shared);
     engine.shutdown().map_err(anyhow::Error::msg)?;
@@ -205,6 +217,7 @@ fn spawn_files_sink(
     config: SinkConfig,
     reader: Arc<EngineReader>,
     shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let SinkConfig::Files(files) = &config;
@@ -230,7 +243,7 @@ fn spawn_files_sink(
                 }
             }
         };
-        while !shared.shutdown.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) && !shared.shutdown.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
             if Instant::now() >= next {
                 write_all();

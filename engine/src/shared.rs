@@ -51,6 +51,9 @@ pub enum SnapshotError {
     /// A worker did not answer in time (it is overloaded or has stopped).
     #[error("the workers did not answer within {0:?}")]
     Timeout(Duration),
+    /// The engine is shutting down.
+    #[error("the engine is stopping")]
+    Stopping,
 }
 
 /// A consistent read of one view.
@@ -167,14 +170,25 @@ impl Shared {
             });
         }
         let mut merged: Option<ViewPart> = None;
-        for _ in 0..self.queries.len() {
-            match rx.recv_timeout(timeout) {
-                Ok(Some(part)) => match merged.as_mut() {
-                    Some(m) => m.absorb(part),
-                    None => merged = Some(part),
-                },
+        let deadline = std::time::Instant::now() + timeout;
+        let mut answers = 0;
+        while answers < self.queries.len() {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Some(part)) => {
+                    answers += 1;
+                    match merged.as_mut() {
+                        Some(m) => m.absorb(part),
+                        None => merged = Some(part),
+                    }
+                }
                 Ok(None) => return Err(SnapshotError::NotComputed(view)),
-                Err(_) => return Err(SnapshotError::Timeout(timeout)),
+                Err(_) if self.shutdown.load(Ordering::Relaxed) => {
+                    return Err(SnapshotError::Stopping)
+                }
+                Err(_) if std::time::Instant::now() >= deadline => {
+                    return Err(SnapshotError::Timeout(timeout))
+                }
+                Err(_) => {}
             }
         }
         merged.ok_or(SnapshotError::NotComputed(view))

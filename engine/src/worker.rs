@@ -44,4 +44,10 @@ pub fn run_worker(
             }
         }
     }
+    // Unbounded sources (generator, followed files) never close their input:
+    // drop the dataflow rather than wait for it to complete.
+    drop(traces);
+    for id in worker.installed_dataflows() {
+        worker.drop_dataflow(id);
+    }
 }

@@ -254,3 +254,37 @@ fn keys_are_scoped_by_type_and_fingerprints_see_payload() {
         a.payload_fingerprint()
     );
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SAMPLES: [&str; 3] = [
+        r#"{"type":"message","event_id":"m1","ts":"2026-01-30T12:00:00.123Z","conversation_id":"c1","session_id":"s1","user_id":"u1","seq":0,"role":"user","content":"hi","tokens":3,"entities":[{"id":"e","name":"n","kind":"k"}]}"#,
+        r#"{"type":"memory","event_id":"e","ts":"2026-01-30T12:00:00+05:30","op":"add","memory_id":"m","user_id":"u","node_id":"n","lamport":1,"content":"c","tags":["a"],"strategy":"merge_all"}"#,
+        r#"{"type":"entity","event_id":"e","ts":"2026-01-30T12:00:00Z","entity_id":"x","name":"X","kind":"k","properties":{"a":1.5e3}}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_event(&bytes);
+        }
+
+        #[test]
+        fn mutated_valid_events(which in 0usize..3, at in any::<prop::sample::Index>(), len in 0usize..8, with in "[\\x00-\\x7f\u{80}-\u{10ffff}]{0,6}") {
+            let mut text = SAMPLES[which].to_owned();
+            let mut start = at.index(text.len());
+            while !text.is_char_boundary(start) { start -= 1; }
+            let mut end = (start + len).min(text.len());
+            while !text.is_char_boundary(end) { end -= 1; }
+            text.replace_range(start..end, &with);
+            match decode_event(text.as_bytes()) {
+                Ok(e) => { let _ = (e.key_digest(), e.payload_fingerprint()); }
+                Err(r) => prop_assert!(!r.detail.is_empty()),
+            }
+        }
+    }
+}
