@@ -113,15 +113,7 @@ fn api_serves_consistent_views_pages_and_errors() {
     let server = ApiServer::start("127.0.0.1:0".parse().unwrap(), reader).unwrap();
     let addr = server.addr();
 
-    for view in [
-        "conversation_snapshots",
-        "entity_cooccurrence",
-        "provider_stats",
-        "memory_state",
-        "debate_stats",
-        "entities",
-        "relationships",
-    ] {
+    for view in helixflow_types::topology::VIEW_NAMES {
         let expected =
             std::fs::read_to_string(dir.path().join("replay").join(format!("{view}.jsonl")))
                 .unwrap();

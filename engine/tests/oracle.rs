@@ -18,15 +18,7 @@ use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const VIEWS: [&str; 7] = [
-    "conversation_snapshots",
-    "entity_cooccurrence",
-    "provider_stats",
-    "memory_state",
-    "debate_stats",
-    "entities",
-    "relationships",
-];
+use helixflow_types::topology::VIEW_NAMES as VIEWS;
 
 fn write_files(dir: &Path, lines: &[String], parts: usize) -> Vec<PathBuf> {
     let per = lines.len().div_ceil(parts.max(1));

@@ -19,7 +19,7 @@ use crate::memory_state::{memory_state, MemoryTrace};
 use crate::provider_stats::{provider_stats, ProviderTrace};
 use crate::rows::{ViewName, ViewPart};
 use crate::{Diff, Time};
-use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
 use differential_dataflow::trace::{Cursor, TraceReader};
@@ -123,44 +123,29 @@ pub fn build_views<'s>(
         _ => None,
     });
 
-    let mut traces = ViewTraces::default();
     let items = conversation_items(messages);
-    if enabled.contains(ViewName::ConversationSnapshots) {
-        let a = conversation_snapshots(items.clone());
-        a.stream.clone().probe_with(probe);
-        traces.conversation_snapshots = Some(a.trace);
+    let on = |v: ViewName| enabled.contains(v);
+    ViewTraces {
+        conversation_snapshots: on(ViewName::ConversationSnapshots)
+            .then(|| probed(conversation_snapshots(items.clone()), probe)),
+        entity_cooccurrence: on(ViewName::EntityCooccurrence)
+            .then(|| probed(entity_cooccurrence(memberships(items)), probe)),
+        provider_stats: on(ViewName::ProviderStats).then(|| probed(provider_stats(calls), probe)),
+        memory_state: on(ViewName::MemoryState).then(|| probed(memory_state(memory), probe)),
+        debate_stats: on(ViewName::DebateStats).then(|| probed(debate_stats(rounds), probe)),
+        entities: on(ViewName::Entities).then(|| probed(entities(entity_updates), probe)),
+        relationships: on(ViewName::Relationships)
+            .then(|| probed(relationships(relationship_updates), probe)),
     }
-    if enabled.contains(ViewName::EntityCooccurrence) {
-        let a = entity_cooccurrence(memberships(items));
-        a.stream.clone().probe_with(probe);
-        traces.entity_cooccurrence = Some(a.trace);
-    }
-    if enabled.contains(ViewName::ProviderStats) {
-        let a = provider_stats(calls);
-        a.stream.clone().probe_with(probe);
-        traces.provider_stats = Some(a.trace);
-    }
-    if enabled.contains(ViewName::MemoryState) {
-        let a = memory_state(memory);
-        a.stream.clone().probe_with(probe);
-        traces.memory_state = Some(a.trace);
-    }
-    if enabled.contains(ViewName::DebateStats) {
-        let a = debate_stats(rounds);
-        a.stream.clone().probe_with(probe);
-        traces.debate_stats = Some(a.trace);
-    }
-    if enabled.contains(ViewName::Entities) {
-        let a = entities(entity_updates);
-        a.stream.clone().probe_with(probe);
-        traces.entities = Some(a.trace);
-    }
-    if enabled.contains(ViewName::Relationships) {
-        let a = relationships(relationship_updates);
-        a.stream.clone().probe_with(probe);
-        traces.relationships = Some(a.trace);
-    }
-    traces
+}
+
+/// Attaches a view's arrangement to the probe and keeps its trace.
+fn probed<Tr: TraceReader<Time = Time> + Clone>(
+    view: Arranged<'_, Tr>,
+    probe: &ProbeHandle<Time>,
+) -> Tr {
+    view.stream.probe_with(probe);
+    view.trace
 }
 
 /// Reads a keyed view: every (key, row) whose accumulated count at `as_of` is positive.

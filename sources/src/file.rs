@@ -2,7 +2,7 @@
 //! numbers lines for error messages, and with `follow` keeps reading the last
 //! file as it grows (like `tail -f`).
 
-use crate::feed::{Chunk, EpochCursor, EpochPolicy, SourceHandle};
+use crate::feed::{Chunk, EpochCursor, EpochPolicy, FeedClosed, SourceHandle};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -92,20 +92,11 @@ impl FileSource {
                 };
                 let rest = carry.split_off(cut + 1);
                 let data = std::mem::replace(&mut carry, rest);
-                let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
                 offset += data.len() as u64;
-                let chunk = Chunk {
-                    source: handle.index(),
-                    epoch: epochs.current(),
-                    first_line: line_no,
-                    origin: Arc::clone(&origin),
-                    data,
+                let Ok(lines) = send_lines(handle, &mut epochs, &origin, line_no, data) else {
+                    return Ok(());
                 };
                 line_no += lines;
-                if handle.send(chunk, lines).is_err() {
-                    return Ok(());
-                }
-                epochs.sent(lines);
                 position = serde_json::json!({"file": name, "line": line_no - 1, "offset": offset});
                 if let Some(closed) = epochs.advance() {
                     handle.seal(closed, position.clone());
@@ -114,14 +105,15 @@ impl FileSource {
             // A last line without a newline is still a line.
             if !carry.is_empty() {
                 offset += carry.len() as u64;
-                let chunk = Chunk {
-                    source: handle.index(),
-                    epoch: epochs.current(),
-                    first_line: line_no,
-                    origin: Arc::clone(&origin),
-                    data: std::mem::take(&mut carry),
-                };
-                if handle.send(chunk, 1).is_err() {
+                if send_lines(
+                    handle,
+                    &mut epochs,
+                    &origin,
+                    line_no,
+                    std::mem::take(&mut carry),
+                )
+                .is_err()
+                {
                     return Ok(());
                 }
                 position = serde_json::json!({"file": name, "line": line_no, "offset": offset});
@@ -130,6 +122,29 @@ impl FileSource {
         handle.finish(epochs.current(), position);
         Ok(())
     }
+}
+
+/// Sends `data` (whole lines; the last may lack its newline) as one chunk of
+/// the current epoch; returns how many lines it held.
+fn send_lines(
+    handle: &SourceHandle,
+    epochs: &mut EpochCursor,
+    origin: &Arc<str>,
+    first_line: u64,
+    data: Vec<u8>,
+) -> Result<u64, FeedClosed> {
+    let newlines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    let lines = newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'));
+    let chunk = Chunk {
+        source: handle.index(),
+        epoch: epochs.current(),
+        first_line,
+        origin: Arc::clone(origin),
+        data,
+    };
+    handle.send(chunk, lines)?;
+    epochs.sent(lines);
+    Ok(lines)
 }
 
 #[cfg(test)]
