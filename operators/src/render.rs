@@ -375,6 +375,9 @@ fn render_pairs(
         }
         (None, None) => 0,
     };
+    if sel.key.is_none() && sel.limit.is_none() {
+        return write_all_pairs(&packed[start..], &key_of, out);
+    }
     let mut rendered = Rendered::default();
     let mut w = io::BufWriter::with_capacity(1 << 16, out);
     let mut buf = String::with_capacity(128);
@@ -390,13 +393,7 @@ fn render_pairs(
             break;
         }
         buf.clear();
-        buf.push_str("{\"a\":");
-        push_json_str(&mut buf, a);
-        buf.push_str(",\"b\":");
-        push_json_str(&mut buf, b);
-        buf.push_str(",\"count\":");
-        buf.push_str(itoa::Buffer::new().format(*n));
-        buf.push_str("}\n");
+        push_pair(&mut buf, a, b, *n);
         w.write_all(buf.as_bytes())?;
         rendered.rows += 1;
         if sel.limit.is_some() || sel.key.is_some() {
@@ -410,4 +407,49 @@ fn render_pairs(
     }
     w.flush()?;
     Ok(rendered)
+}
+
+fn push_pair(buf: &mut String, a: &str, b: &str, n: crate::Diff) {
+    buf.push_str("{\"a\":");
+    push_json_str(buf, a);
+    buf.push_str(",\"b\":");
+    push_json_str(buf, b);
+    buf.push_str(",\"count\":");
+    buf.push_str(itoa::Buffer::new().format(n));
+    buf.push_str("}\n");
+}
+
+/// Writes every pair: blocks of rows are formatted on two threads while the
+/// previous block is written, keeping the order.
+fn write_all_pairs<'a>(
+    pairs: &[(u64, crate::Diff)],
+    key_of: &(dyn Fn(u64) -> [&'a str; 2] + Sync),
+    out: &mut dyn Write,
+) -> io::Result<Rendered> {
+    const BLOCK: usize = 1 << 18;
+    let format = |rows: &[(u64, crate::Diff)]| {
+        let mut buf = String::with_capacity(rows.len() * 48);
+        for (p, n) in rows {
+            let [a, b] = key_of(*p);
+            push_pair(&mut buf, a, b, *n);
+        }
+        buf
+    };
+    for block in pairs.chunks(2 * BLOCK) {
+        let (left, right) = block.split_at(block.len().min(BLOCK));
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| format(right));
+            (format(left), second.join())
+        });
+        out.write_all(first.as_bytes())?;
+        let second = second.map_err(|_| io::Error::other("a pair formatter panicked"))?;
+        out.write_all(second.as_bytes())?;
+    }
+    Ok(Rendered {
+        rows: pairs.len(),
+        last_key: pairs
+            .last()
+            .map(|(p, _)| key_of(*p).iter().map(|s| s.to_string()).collect()),
+        more: false,
+    })
 }
