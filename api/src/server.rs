@@ -25,11 +25,10 @@ pub struct ApiServer {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// Binding failed (address in use, no permission...).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The runtime could not start.
     #[error("cannot start the API runtime: {0}")]
@@ -47,10 +46,10 @@ impl ApiServer {
             .map_err(ServeError::Runtime)?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
-            .map_err(|source| ServeError::Bind { addr, source })?;
+            .map_err(|error| ServeError::Bind { addr, error })?;
         let bound = listener
             .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?;
+            .map_err(|error| ServeError::Bind { addr, error })?;
         let (stop, mut stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("helixflow-api-accept".into())

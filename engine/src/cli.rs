@@ -13,7 +13,12 @@ use std::process::ExitCode;
 /// Helixflow: live, queryable, incrementally maintained views over
 /// AI-agent event streams (timely/differential dataflow).
 #[derive(Parser)]
-#[command(name = "helixflow", version, about, long_about = None)]
+#[command(
+    name = "helixflow",
+    version,
+    about = "Helixflow: live, queryable, incrementally maintained views over AI-agent event streams (timely/differential dataflow).",
+    long_about = None
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -352,12 +352,8 @@ impl ApiConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
     /// The file could not be read.
-    #[error("{file}: cannot read the topology file: {source}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read the topology file: {error}")]
+    Read { file: String, error: std::io::Error },
     /// An environment reference could not be resolved.
     #[error("{file}:{line}: {message}")]
     Env {
@@ -382,9 +378,9 @@ impl Topology {
     /// Reads, substitutes environment references, parses and validates.
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| TopologyError::Read {
             file: file.clone(),
-            source,
+            error,
         })?;
         Topology::parse(&file, &text, |name| std::env::var(name).ok())
     }
