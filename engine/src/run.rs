@@ -160,6 +160,7 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     let mut failure = None;
     while !interrupted.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        shared.trim_positions();
         if let Some(e) = engine.source_error() {
             failure = Some(anyhow::anyhow!("a source failed: {e}"));
             break;

@@ -194,6 +194,25 @@ impl Shared {
         merged.ok_or(SnapshotError::NotComputed(view))
     }
 
+    /// Forgets source positions no read can ask for any more (older than
+    /// every read hold and the latest complete epoch).
+    pub fn trim_positions(&self) {
+        let oldest = {
+            let f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+            let readable = f
+                .published
+                .iter()
+                .copied()
+                .min()
+                .unwrap_or(0)
+                .saturating_sub(1);
+            f.holds.keys().next().map_or(readable, |h| readable.min(*h))
+        };
+        for source in self.feed.sources() {
+            source.forget_before(oldest);
+        }
+    }
+
     /// Duplicates dropped (all kinds).
     pub fn duplicates(&self) -> u64 {
         self.dedup

@@ -322,6 +322,19 @@ mod tests {
         assert!(feed.sealed().1);
         assert_eq!(feed.positions_at(3)["b"]["line"], 3);
         assert_eq!(feed.positions_at(4)["b"]["line"], 9);
+        for s in feed.sources() {
+            s.forget_before(5);
+        }
+        assert_eq!(
+            feed.positions_at(5)["a"]["line"],
+            5,
+            "the position in force at 5 is kept"
+        );
+        assert_eq!(
+            feed.positions_at(3)["b"],
+            serde_json::Value::Null,
+            "older ones are gone"
+        );
     }
 
     #[test]
