@@ -9,7 +9,7 @@
 //!
 //! Routes: `GET /v1/health`, `GET /v1/views`, `GET /v1/views/{name}`
 //! (`limit`, `after`), `GET /v1/views/{name}/{key...}`,
-//! `GET /v1/conversations/{id}`.
+//! `GET /v1/conversations/{id}`, and `GET /metrics` (Prometheus text).
 
 pub mod error;
 pub mod reader;

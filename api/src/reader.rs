@@ -33,4 +33,6 @@ pub trait ViewReader: Send + Sync + 'static {
     fn ids(&self) -> &Interner;
     /// Status, counters, positions and lag, as JSON.
     fn health(&self) -> serde_json::Value;
+    /// Counters and gauges in the Prometheus text exposition format.
+    fn metrics(&self) -> String;
 }

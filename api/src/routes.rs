@@ -60,7 +60,7 @@ fn route(
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let known = matches!(
         segments.as_slice(),
-        ["v1", "health"] | ["v1", "views", ..] | ["v1", "conversations", _]
+        ["metrics"] | ["v1", "health"] | ["v1", "views", ..] | ["v1", "conversations", _]
     );
     if !known {
         return Err(ApiError::new(
@@ -78,6 +78,12 @@ fn route(
     }
     match segments.as_slice() {
         ["v1", "health"] => Ok(Response::json(200, &reader.health())),
+        ["metrics"] => Ok(Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            headers: Vec::new(),
+            body: reader.metrics().into_bytes(),
+        }),
         ["v1", "views"] | ["v1", "views", ""] => Ok(Response::json(
             200,
             &serde_json::json!(ViewName::ALL

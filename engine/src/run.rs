@@ -65,6 +65,96 @@ impl ViewReader for EngineReader {
         &self.shared.ids
     }
 
+    fn metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let s = &self.shared;
+        let (as_of, _) = s.complete();
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        metric(
+            "helixflow_valid_events_total",
+            "counter",
+            "Valid events decoded, duplicates included.",
+            vec![(String::new(), s.valid.load(Ordering::Relaxed))],
+        );
+        metric(
+            "helixflow_duplicate_events_total",
+            "counter",
+            "Valid events dropped for a key already present.",
+            vec![(String::new(), s.duplicates())],
+        );
+        metric(
+            "helixflow_conflicting_events_total",
+            "counter",
+            "Dropped duplicates whose payload differed from the kept event.",
+            vec![(String::new(), s.conflicts())],
+        );
+        let rejected = s
+            .rejects
+            .by_source()
+            .into_iter()
+            .flat_map(|(source, reasons)| {
+                reasons.into_iter().map(move |(reason, n)| {
+                    (
+                        format!(
+                            "{{source={},reason=\"{reason}\"}}",
+                            serde_json::Value::from(source.as_str())
+                        ),
+                        n,
+                    )
+                })
+            })
+            .collect();
+        metric(
+            "helixflow_rejected_events_total",
+            "counter",
+            "Rejected inputs by source and reason.",
+            rejected,
+        );
+        let lines = s
+            .feed
+            .sources()
+            .iter()
+            .map(|p| {
+                (
+                    format!("{{source={}}}", serde_json::Value::from(p.name.as_str())),
+                    p.events(),
+                )
+            })
+            .collect();
+        metric(
+            "helixflow_source_lines_total",
+            "counter",
+            "Raw lines each source has handed to the engine.",
+            lines,
+        );
+        metric(
+            "helixflow_complete_epoch",
+            "gauge",
+            "Latest epoch every view reflects.",
+            vec![(String::new(), as_of)],
+        );
+        metric(
+            "helixflow_feed_backlog_chunks",
+            "gauge",
+            "Chunks waiting between sources and workers.",
+            vec![(String::new(), s.feed.backlog() as u64)],
+        );
+        metric(
+            "helixflow_interned_ids",
+            "gauge",
+            "Distinct identifiers interned.",
+            vec![(String::new(), s.ids.len() as u64)],
+        );
+        out
+    }
+
     fn health(&self) -> serde_json::Value {
         let s = &self.shared;
         let (as_of, closed) = s.complete();

@@ -194,6 +194,23 @@ fn api_serves_consistent_views_pages_and_errors() {
     assert!(health["rejected"]["total"].as_u64().unwrap() > 0);
     assert!(!health["rejected"]["last"].as_array().unwrap().is_empty());
 
+    let metrics = get(addr, "/metrics");
+    assert_eq!(metrics.status, 200);
+    let valid_line = metrics
+        .body
+        .lines()
+        .find(|l| l.starts_with("helixflow_valid_events_total "))
+        .unwrap();
+    let valid: u64 = valid_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let decodable = lines
+        .iter()
+        .filter(|l| helixflow_types::decode::decode_event(l.as_bytes()).is_ok())
+        .count() as u64;
+    assert_eq!(valid, decodable);
+    assert!(metrics
+        .body
+        .contains("helixflow_rejected_events_total{source=\"events\",reason=\"invalid_json\"}"));
+
     server.stop();
     engine.shutdown().unwrap();
 }
