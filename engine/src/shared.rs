@@ -42,6 +42,28 @@ struct Frontiers {
     holds: BTreeMap<Time, usize>,
 }
 
+impl Frontiers {
+    /// The latest epoch complete on every worker (0: nothing yet).
+    fn readable(&self) -> Time {
+        self.published
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(0)
+            .saturating_sub(1)
+    }
+
+    /// The oldest epoch some read may still ask for: traces may compact and
+    /// positions may be forgotten up to here.
+    fn oldest_needed(&self) -> Time {
+        let readable = self.readable();
+        self.holds
+            .keys()
+            .next()
+            .map_or(readable, |h| readable.min(*h))
+    }
+}
+
 /// Why a snapshot could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -116,30 +138,21 @@ impl Shared {
     pub fn publish(&self, worker: usize, upper: Time) -> Time {
         let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
         f.published[worker] = upper;
-        let complete = f.published.iter().copied().min().unwrap_or(0);
-        let readable = complete.saturating_sub(1);
-        f.holds.keys().next().map_or(readable, |h| readable.min(*h))
+        f.oldest_needed()
     }
 
     /// The latest epoch complete on every worker (0: nothing yet), and
     /// whether every worker's input is closed.
     pub fn complete(&self) -> (Time, bool) {
         let f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
-        let min = f.published.iter().copied().min().unwrap_or(0);
-        (min.saturating_sub(1), min == Time::MAX)
+        (f.readable(), f.published.iter().all(|p| *p == Time::MAX))
     }
 
     /// Reads one view consistently across workers.
     pub fn snapshot(&self, view: ViewName, timeout: Duration) -> Result<Snapshot, SnapshotError> {
         let as_of = {
             let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
-            let as_of = f
-                .published
-                .iter()
-                .copied()
-                .min()
-                .unwrap_or(0)
-                .saturating_sub(1);
+            let as_of = f.readable();
             *f.holds.entry(as_of).or_default() += 1;
             as_of
         };
@@ -197,17 +210,11 @@ impl Shared {
     /// Forgets source positions no read can ask for any more (older than
     /// every read hold and the latest complete epoch).
     pub fn trim_positions(&self) {
-        let oldest = {
-            let f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
-            let readable = f
-                .published
-                .iter()
-                .copied()
-                .min()
-                .unwrap_or(0)
-                .saturating_sub(1);
-            f.holds.keys().next().map_or(readable, |h| readable.min(*h))
-        };
+        let oldest = self
+            .frontiers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .oldest_needed();
         for source in self.feed.sources() {
             source.forget_before(oldest);
         }

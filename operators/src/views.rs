@@ -86,6 +86,16 @@ fn narrow<'s, F: ExchangeData>(
     )
 }
 
+/// Deduplicates one kind's partition, narrowed to that kind's fact type.
+macro_rules! dedup_kind {
+    ($stream:expr, $name:literal, $stats:expr, $variant:path) => {
+        narrow($stream, $name, $stats, |f| match f {
+            $variant(x) => Some(x),
+            _ => None,
+        })
+    };
+}
+
 /// Builds every enabled view from the candidates; each view's arrangement is
 /// attached to `probe`.
 pub fn build_views<'s>(
@@ -98,30 +108,13 @@ pub fn build_views<'s>(
         .partition(6, |c| (c.fact.kind_index(), c))
         .into_iter();
     let mut next = || parts.next().expect("partition returns 6 streams");
-    let messages = narrow(next(), "dedup_messages", &stats[0], |f| match f {
-        Fact::Message(m) => Some(m),
-        _ => None,
-    });
-    let memory = narrow(next(), "dedup_memory", &stats[1], |f| match f {
-        Fact::Memory(m) => Some(m),
-        _ => None,
-    });
-    let entity_updates = narrow(next(), "dedup_entities", &stats[2], |f| match f {
-        Fact::Entity(m) => Some(m),
-        _ => None,
-    });
-    let relationship_updates = narrow(next(), "dedup_relationships", &stats[3], |f| match f {
-        Fact::Relationship(m) => Some(m),
-        _ => None,
-    });
-    let calls = narrow(next(), "dedup_provider_calls", &stats[4], |f| match f {
-        Fact::Call(m) => Some(m),
-        _ => None,
-    });
-    let rounds = narrow(next(), "dedup_debate_rounds", &stats[5], |f| match f {
-        Fact::Debate(m) => Some(m),
-        _ => None,
-    });
+    let messages = dedup_kind!(next(), "dedup_messages", &stats[0], Fact::Message);
+    let memory = dedup_kind!(next(), "dedup_memory", &stats[1], Fact::Memory);
+    let entity_updates = dedup_kind!(next(), "dedup_entities", &stats[2], Fact::Entity);
+    let relationship_updates =
+        dedup_kind!(next(), "dedup_relationships", &stats[3], Fact::Relationship);
+    let calls = dedup_kind!(next(), "dedup_provider_calls", &stats[4], Fact::Call);
+    let rounds = dedup_kind!(next(), "dedup_debate_rounds", &stats[5], Fact::Debate);
 
     let items = conversation_items(messages);
     let on = |v: ViewName| enabled.contains(v);

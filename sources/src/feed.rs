@@ -208,11 +208,6 @@ impl SourceHandle {
         self.seal(epoch, position);
         self.progress.finished.store(true, Ordering::Release);
     }
-
-    /// The greatest epoch sealed so far.
-    pub fn sealed(&self) -> u64 {
-        self.progress.sealed()
-    }
 }
 
 /// How a source assigns epochs.
@@ -243,11 +238,6 @@ impl EpochClock {
     /// The current epoch (starts at 1).
     pub fn now(&self) -> u64 {
         1 + (self.start.elapsed().as_nanos() / self.tick.as_nanos()) as u64
-    }
-
-    /// The tick length.
-    pub fn tick(&self) -> Duration {
-        self.tick
     }
 }
 
@@ -296,11 +286,6 @@ impl EpochCursor {
             self.lines_in_epoch = 0;
             closed
         })
-    }
-
-    /// True when epochs follow the wall clock.
-    pub fn is_clocked(&self) -> bool {
-        matches!(self.policy, EpochPolicy::Clock(_))
     }
 }
 
