@@ -3,9 +3,11 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use helixflow_engine::generate::generate;
+use helixflow_engine::produce::{produce, summary_line, ProduceInput};
 use helixflow_engine::replay::{replay, ReplaySpec};
 use helixflow_sources::generator::GeneratorSettings;
-use helixflow_types::topology::Topology;
+use helixflow_sources::kafka::produce::{Compression, ProduceSettings};
+use helixflow_types::topology::{KafkaTopics, SourceConfig, Topology};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +87,51 @@ enum Command {
         #[arg(long, default_value = "-")]
         out: PathBuf,
     },
+    /// Send events to the contract's Kafka topics (keyed by the contract's
+    /// key, idempotent producer): a JSONL file, or generated traffic.
+    Produce {
+        /// Kafka brokers.
+        #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Use the topic names of this topology's Kafka source (default: the contract's).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// JSONL file to send (`-` for standard input); without it, generated traffic.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Generated events to send (without --input).
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Fraction of generated events re-sent as duplicates.
+        #[arg(long, default_value_t = 0.01)]
+        duplicate_ratio: f64,
+        /// Fraction of generated lines that are malformed.
+        #[arg(long, default_value_t = 0.001)]
+        malformed_ratio: f64,
+        /// Messages per second (0: as fast as the broker takes them).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Batch compression.
+        #[arg(long, value_enum, default_value_t = CompressionArg::Lz4)]
+        compression: CompressionArg,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+/// `--compression` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CompressionArg {
+    None,
+    Lz4,
+    Zstd,
 }
 
 /// Entry point.
@@ -205,5 +252,61 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Produce {
+            brokers,
+            topology,
+            input,
+            events,
+            seed,
+            duplicate_ratio,
+            malformed_ratio,
+            rate,
+            compression,
+            quiet,
+            report,
+        } => {
+            let topics = match topology {
+                Some(path) => kafka_topics(&Topology::load(&path)?)
+                    .with_context(|| format!("{}: no Kafka source", path.display()))?,
+                None => KafkaTopics::default(),
+            };
+            let settings = ProduceSettings {
+                brokers: brokers.clone(),
+                topics,
+                rate,
+                compression: match compression {
+                    CompressionArg::None => Compression::None,
+                    CompressionArg::Lz4 => Compression::Lz4,
+                    CompressionArg::Zstd => Compression::Zstd,
+                },
+            };
+            let input = match input {
+                Some(path) => ProduceInput::File(path),
+                None => ProduceInput::Generated(GeneratorSettings {
+                    seed,
+                    events: Some(events),
+                    rate: 0,
+                    duplicate_ratio,
+                    malformed_ratio,
+                    scale: events,
+                }),
+            };
+            let figures = produce(&settings, input, !quiet && std::io::stderr().is_terminal())?;
+            eprintln!("{}", summary_line(&figures, &brokers));
+            if let Some(path) = report {
+                let json = serde_json::to_string(&figures)?;
+                std::fs::write(&path, json)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
     }
+}
+
+/// The topics of a topology's first Kafka source.
+fn kafka_topics(t: &Topology) -> Option<KafkaTopics> {
+    t.sources.iter().find_map(|s| match s {
+        SourceConfig::Kafka(k) => Some(k.topics.clone()),
+        _ => None,
+    })
 }

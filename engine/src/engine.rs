@@ -8,6 +8,7 @@ use helixflow_operators::views::ViewSet;
 use helixflow_sources::feed::{EpochPolicy, Feed};
 use helixflow_sources::file::{FileProgress, FileSource};
 use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_sources::kafka::{self, EngineHooks, KafkaStatus};
 use helixflow_types::topology::SourceConfig;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct Engine {
     pub shared: Arc<Shared>,
     /// Bytes read by file sources (for progress bars).
     pub file_progress: Arc<FileProgress>,
+    /// State of each Kafka source (offsets, lag, brokers).
+    pub kafka: Vec<Arc<KafkaStatus>>,
     sources: Vec<JoinHandle<Result<(), String>>>,
     workers: Option<timely::communication::initialize::WorkerGuards<()>>,
 }
@@ -54,19 +57,30 @@ impl Engine {
     /// Starts sources and workers.
     pub fn start(spec: EngineSpec) -> Result<Engine, StartError> {
         let feed = Feed::new(spec.feed_capacity);
-        let handles: Vec<_> = spec
+        // One feed source per source, except a Kafka source: one per consumer thread.
+        let handles: Vec<Vec<_>> = spec
             .sources
             .iter()
-            .map(|s| feed.add_source(s.name()))
+            .map(|s| {
+                let threads = match s {
+                    SourceConfig::Kafka(k) => k.consumers.unwrap_or(spec.workers),
+                    _ => 1,
+                };
+                (0..threads).map(|_| feed.add_source(s.name())).collect()
+            })
             .collect();
         let (shared, inboxes) = Shared::new(spec.workers, feed, spec.rejects);
         let file_progress = Arc::new(FileProgress::default());
         let mut sources = Vec::new();
-        for (config, handle) in spec.sources.into_iter().zip(handles) {
+        let mut kafka = Vec::new();
+        for (config, mut handles) in spec.sources.into_iter().zip(handles) {
             let shared = Arc::clone(&shared);
             let epochs = spec.epochs.clone();
             match config {
                 SourceConfig::File(f) => {
+                    let Some(handle) = handles.pop() else {
+                        continue;
+                    };
                     let progress = Arc::clone(&file_progress);
                     let source = FileSource {
                         paths: f.paths,
@@ -81,6 +95,9 @@ impl Engine {
                     }));
                 }
                 SourceConfig::Generator(g) => {
+                    let Some(handle) = handles.pop() else {
+                        continue;
+                    };
                     let generator = Generator::new(GeneratorSettings {
                         seed: g.seed,
                         events: g.events,
@@ -96,11 +113,23 @@ impl Engine {
                     }));
                 }
                 SourceConfig::Kafka(k) => {
-                    shared.shutdown.store(true, Ordering::Relaxed);
-                    return Err(StartError::Source {
-                        name: k.name,
-                        message: "the Kafka source is not part of this build yet (it arrives with the Kafka issue); use a file or generator source".into(),
-                    });
+                    let status = Arc::new(KafkaStatus::new(&k.name));
+                    kafka.push(Arc::clone(&status));
+                    let hooks = EngineHooks {
+                        stopping: {
+                            let shared = Arc::clone(&shared);
+                            Arc::new(move || shared.shutdown.load(Ordering::Relaxed))
+                        },
+                        absorbed: {
+                            let shared = Arc::clone(&shared);
+                            Arc::new(move || shared.complete().0)
+                        },
+                    };
+                    let name = k.name.clone();
+                    sources.push(std::thread::spawn(move || {
+                        kafka::run(*k, handles, epochs, hooks, status)
+                            .map_err(|e| format!("kafka source `{name}`: {e}"))
+                    }));
                 }
             }
         }
@@ -124,6 +153,7 @@ impl Engine {
         Ok(Engine {
             shared,
             file_progress,
+            kafka,
             sources,
             workers: Some(workers),
         })

@@ -1,6 +1,9 @@
 //! `ingest`: the timely source operator that takes raw chunks from the feed,
 //! decodes each line, interns it into a fact and emits it at the chunk's
-//! epoch. Rejected lines go to the reject log; they never stop the stream.
+//! epoch. Chunks are newline-delimited lines (files, generator) or framed
+//! Kafka records, whose event type must match their topic's. Rejected
+//! inputs go to the reject log (and a Kafka source's dead-letter topic);
+//! they never stop the stream.
 //!
 //! Capability contract: the operator holds a capability for the least epoch
 //! that may still arrive. It downgrades to `sealed + 1` only when the feed is
@@ -10,8 +13,11 @@
 
 use crate::shared::Shared;
 use helixflow_operators::facts::{Candidate, Fact};
+use helixflow_operators::intern::Interner;
 use helixflow_operators::Time;
+use helixflow_sources::feed::{Chunk, Records};
 use helixflow_types::decode::{decode_event, RejectReason, Rejection};
+use helixflow_types::event::EventKind;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,31 +59,13 @@ pub fn ingest<'s>(
                             .collect();
                     }
                     let source_name = names.get(chunk.source).map_or("?", String::as_str);
-                    let lines = chunk.data.split(|&b| b == b'\n');
-                    for (this_line, line) in (chunk.first_line..).zip(lines) {
-                        if line.is_empty() && is_trailing(&chunk.data, line) {
-                            continue;
-                        }
-                        let decoded = decode_event(line).and_then(|event| {
-                            Candidate::from_event(&event, &shared.ids).map_err(|full| Rejection {
-                                reason: RejectReason::OutOfRange,
-                                detail: full.to_string(),
-                            })
-                        });
-                        match decoded {
-                            Ok(candidate) => {
-                                valid += 1;
-                                session.give(candidate);
-                            }
-                            Err(rejection) => {
-                                let at = if chunk.first_line > 0 {
-                                    format!("{}:{this_line}", chunk.origin)
-                                } else {
-                                    chunk.origin.to_string()
-                                };
-                                shared.rejects.record(source_name, &at, &rejection, line);
-                            }
-                        }
+                    let mut accept = |candidate| {
+                        valid += 1;
+                        session.give(candidate);
+                    };
+                    match &chunk.records {
+                        None => ingest_lines(&chunk, &shared, source_name, &mut accept),
+                        Some(records) => ingest_records(&chunk.data, records, &shared, &mut accept),
                     }
                 }
                 shared.valid.fetch_add(valid, Ordering::Relaxed);
@@ -97,6 +85,88 @@ pub fn ingest<'s>(
             }
         },
     )
+}
+
+/// Decodes newline-delimited lines; rejections name `file:line`.
+fn ingest_lines(
+    chunk: &Chunk,
+    shared: &Shared,
+    source_name: &str,
+    accept: &mut impl FnMut(Candidate<Fact>),
+) {
+    let lines = chunk.data.split(|&b| b == b'\n');
+    for (this_line, line) in (chunk.first_line..).zip(lines) {
+        if line.is_empty() && is_trailing(&chunk.data, line) {
+            continue;
+        }
+        match decode_candidate(line, None, &shared.ids) {
+            Ok(candidate) => accept(candidate),
+            Err(rejection) => {
+                let at = if chunk.first_line > 0 {
+                    format!("{}:{this_line}", chunk.origin)
+                } else {
+                    chunk.origin.to_string()
+                };
+                shared.rejects.record(source_name, &at, &rejection, line);
+            }
+        }
+    }
+}
+
+/// Decodes Kafka messages; each must carry its topic's event type.
+/// Rejections are counted under the topic, named `topic/partition@offset`,
+/// and forwarded to the dead-letter topic if there is one.
+fn ingest_records(
+    data: &[u8],
+    records: &Records,
+    shared: &Shared,
+    accept: &mut impl FnMut(Candidate<Fact>),
+) {
+    let mut start = 0usize;
+    for meta in &records.metas {
+        let end = (meta.end as usize).min(data.len());
+        let payload = &data[start.min(end)..end];
+        start = end;
+        let Some((topic, kind)) = records.topics.topics.get(usize::from(meta.topic)) else {
+            continue;
+        };
+        match decode_candidate(payload, Some((*kind, topic)), &shared.ids) {
+            Ok(candidate) => accept(candidate),
+            Err(rejection) => {
+                let at = format!("{topic}/{}@{}", meta.partition, meta.offset);
+                shared.rejects.record(topic, &at, &rejection, payload);
+                if let Some(dead_letter) = &records.topics.dead_letter {
+                    dead_letter.forward(topic, meta.partition, meta.offset, &rejection, payload);
+                }
+            }
+        }
+    }
+}
+
+/// Decodes one event into a candidate fact; with `expected`, the event must
+/// be of the type its topic carries.
+fn decode_candidate(
+    bytes: &[u8],
+    expected: Option<(EventKind, &str)>,
+    ids: &Interner,
+) -> Result<Candidate<Fact>, Rejection> {
+    let event = decode_event(bytes)?;
+    if let Some((kind, topic)) = expected {
+        if event.kind() != kind {
+            return Err(Rejection {
+                reason: RejectReason::WrongTopic,
+                detail: format!(
+                    "a `{}` event on topic `{topic}`, which carries `{}` events",
+                    event.kind().type_name(),
+                    kind.type_name()
+                ),
+            });
+        }
+    }
+    Candidate::from_event(&event, ids).map_err(|full| Rejection {
+        reason: RejectReason::OutOfRange,
+        detail: full.to_string(),
+    })
 }
 
 /// True if `line` is the empty piece after a chunk's final newline.

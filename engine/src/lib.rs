@@ -1,5 +1,5 @@
 //! Helixflow's runtime: topology → sources, timely workers and views; the
-//! `replay`, `run`, `validate` and `generate` commands.
+//! `replay`, `run`, `validate`, `generate` and `produce` commands.
 //!
 //! | module | owns |
 //! |---|---|
@@ -7,14 +7,18 @@
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
 //! | [`worker`] | one timely worker: dataflow, compaction, answering reads |
 //! | [`ingest`] | the source operator: feed chunks → decoded facts |
+//! | [`kafka_health`] | Kafka offsets, visible positions and lag for health, metrics, status |
 //! | [`rejects`] | counters and last payloads of rejected inputs |
 //! | [`replay`] | batch replay of JSONL files to view files |
 //! | [`run`] | the streaming engine from a topology, status line, sinks, API |
+//! | [`produce`] | sending a JSONL file or generated traffic to the Kafka topics |
 //! | [`generate`] | writing generated traffic to a JSONL file |
 
 pub mod engine;
 pub mod generate;
 pub mod ingest;
+pub mod kafka_health;
+pub mod produce;
 pub mod rejects;
 pub mod replay;
 pub mod run;

@@ -2,6 +2,7 @@
 //! file sinks, the REST API, and a periodic one-line status on stderr.
 
 use crate::engine::{Engine, EngineSpec};
+use crate::kafka_health::{self, partition_lags};
 use crate::rejects::RejectLog;
 use crate::shared::{Shared, SnapshotError};
 use anyhow::Context;
@@ -12,6 +13,7 @@ use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::write_view_file;
 use helixflow_sources::feed::{EpochClock, EpochPolicy};
+use helixflow_sources::kafka::KafkaStatus;
 use helixflow_types::topology::{SinkConfig, Topology};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// The engine as the API sees it.
 pub struct EngineReader {
     shared: Arc<Shared>,
+    kafka: Vec<Arc<KafkaStatus>>,
     views: ViewSet,
     topology: String,
     started: Instant,
@@ -30,9 +33,15 @@ pub struct EngineReader {
 
 impl EngineReader {
     /// A reader over a running engine.
-    pub fn new(shared: Arc<Shared>, views: ViewSet, topology: &str) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        kafka: Vec<Arc<KafkaStatus>>,
+        views: ViewSet,
+        topology: &str,
+    ) -> Self {
         EngineReader {
             shared,
+            kafka,
             views,
             topology: topology.to_owned(),
             started: Instant::now(),
@@ -146,6 +155,50 @@ impl ViewReader for EngineReader {
             "Chunks waiting between sources and workers.",
             vec![(String::new(), s.feed.backlog() as u64)],
         );
+        let positions = s.feed.positions_at(as_of);
+        let lags: Vec<_> = self
+            .kafka
+            .iter()
+            .flat_map(|k| {
+                partition_lags(k, &positions).into_iter().map(|p| {
+                    let labels = format!(
+                        "{{source={},topic={},partition=\"{}\"}}",
+                        serde_json::Value::from(k.source.as_str()),
+                        serde_json::Value::from(p.topic.as_str()),
+                        p.partition
+                    );
+                    (labels, p)
+                })
+            })
+            .collect();
+        metric(
+            "helixflow_kafka_consumer_lag",
+            "gauge",
+            "Messages in a partition that the views do not reflect yet (high watermark - visible offset).",
+            lags.iter().map(|(l, p)| (l.clone(), p.lag.max(0) as u64)).collect(),
+        );
+        metric(
+            "helixflow_kafka_committed_offset",
+            "gauge",
+            "Offset committed to the consumer group (only offsets the views reflect).",
+            lags.iter()
+                .map(|(l, p)| (l.clone(), p.committed.max(0) as u64))
+                .collect(),
+        );
+        metric(
+            "helixflow_kafka_dead_lettered_total",
+            "counter",
+            "Rejected messages acknowledged by the dead-letter topic.",
+            self.kafka
+                .iter()
+                .map(|k| {
+                    (
+                        format!("{{source={}}}", serde_json::Value::from(k.source.as_str())),
+                        k.dead_lettered(),
+                    )
+                })
+                .collect(),
+        );
         metric(
             "helixflow_interned_ids",
             "gauge",
@@ -172,6 +225,12 @@ impl ViewReader for EngineReader {
                 })
             })
             .collect();
+        let positions = s.feed.positions_at(as_of);
+        let kafka: Vec<_> = self
+            .kafka
+            .iter()
+            .map(|k| kafka_health::health(k, &positions))
+            .collect();
         serde_json::json!({
             "status": "ok",
             "topology": self.topology,
@@ -179,8 +238,9 @@ impl ViewReader for EngineReader {
             "workers": s.workers(),
             "as_of": as_of,
             "all_input_done": closed,
-            "positions": s.feed.positions_at(as_of),
+            "positions": positions,
             "sources": sources,
+            "kafka": kafka,
             "backlog_chunks": s.feed.backlog(),
             "valid_events": s.valid.load(Ordering::Relaxed),
             "duplicates": s.duplicates(),
@@ -209,6 +269,7 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     let shared = Arc::clone(&engine.shared);
     let reader = Arc::new(EngineReader::new(
         Arc::clone(&shared),
+        engine.kafka.clone(),
         views,
         &topology.name,
     ));
@@ -292,8 +353,14 @@ fn status_line(reader: &EngineReader, rate: f64) -> String {
             sizes.push(format!("{}={}", v.as_str(), snap.part.len()));
         }
     }
+    let positions = s.feed.positions_at(as_of);
+    let kafka: String = reader
+        .kafka
+        .iter()
+        .map(|k| format!(" | {}", kafka_health::status_part(k, &positions)))
+        .collect();
     format!(
-        "status: {:.0} events/s, {} valid, {} rejected, {} duplicates, epoch {}, backlog {} chunks | {}",
+        "status: {:.0} events/s, {} valid, {} rejected, {} duplicates, epoch {}, backlog {} chunks{kafka} | {}",
         rate,
         s.valid.load(Ordering::Relaxed),
         s.rejects.total(),

@@ -107,6 +107,7 @@ fn api_serves_consistent_views_pages_and_errors() {
     engine.wait_complete();
     let reader = Arc::new(EngineReader::new(
         Arc::clone(&engine.shared),
+        engine.kafka.clone(),
         ViewSet::all(),
         "test",
     ));

@@ -16,13 +16,16 @@
 //! and every chunk of it has been taken.
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use helixflow_types::decode::Rejection;
+use helixflow_types::event::EventKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A block of newline-delimited raw events from one source.
-#[derive(Debug, Clone)]
+/// A block of raw events from one source: newline-delimited lines, or (when
+/// `records` is set) Kafka message values laid end to end.
+#[derive(Clone)]
 pub struct Chunk {
     /// Index of the source in the feed.
     pub source: usize,
@@ -32,8 +35,54 @@ pub struct Chunk {
     pub first_line: u64,
     /// Which file the lines come from (for messages about them).
     pub origin: Arc<str>,
-    /// The lines, each ending in `\n` except perhaps the last.
+    /// The lines, each ending in `\n` except perhaps the last; or the
+    /// records' bytes when `records` is set.
     pub data: Vec<u8>,
+    /// Record framing (Kafka): where each record ends and where it came from.
+    pub records: Option<Records>,
+}
+
+/// The framing of a chunk of Kafka messages.
+#[derive(Clone)]
+pub struct Records {
+    /// One entry per message, in `data` order.
+    pub metas: Vec<RecordMeta>,
+    /// The topics the metas refer to, and where rejected messages go.
+    pub topics: Arc<RecordTopics>,
+}
+
+/// Where one message ends in the chunk's data and where it came from.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordMeta {
+    /// End of the message value in `data` (exclusive); it starts where the previous one ends.
+    pub end: u32,
+    /// Index into [`RecordTopics::topics`].
+    pub topic: u16,
+    /// Kafka partition.
+    pub partition: i32,
+    /// Kafka offset.
+    pub offset: i64,
+}
+
+/// The topics of one Kafka source: each with the one event type it carries.
+pub struct RecordTopics {
+    /// `(topic name, the event type it carries)`.
+    pub topics: Vec<(Arc<str>, EventKind)>,
+    /// Where rejected messages are forwarded, if the topology says so.
+    pub dead_letter: Option<Arc<dyn DeadLetter>>,
+}
+
+/// Receives rejected messages (a dead-letter topic).
+pub trait DeadLetter: Send + Sync {
+    /// Forwards one rejected message from `topic`/`partition`@`offset`.
+    fn forward(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        rejection: &Rejection,
+        payload: &[u8],
+    );
 }
 
 /// Progress of one source, shared with the workers and the API.
@@ -156,13 +205,20 @@ impl Feed {
     }
 
     /// Positions of every source as of `epoch`, as `{source name: position}`.
+    /// Sources registered under one name (a Kafka source's consumer threads)
+    /// have object positions, merged into one object.
     pub fn positions_at(&self, epoch: u64) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for s in self.sources() {
-            map.insert(
-                s.name.clone(),
-                s.position_at(epoch).unwrap_or(serde_json::Value::Null),
-            );
+            let position = s.position_at(epoch).unwrap_or(serde_json::Value::Null);
+            match (map.get_mut(&s.name), position) {
+                (Some(serde_json::Value::Object(merged)), serde_json::Value::Object(part)) => {
+                    merged.extend(part);
+                }
+                (_, position) => {
+                    map.insert(s.name.clone(), position);
+                }
+            }
         }
         serde_json::Value::Object(map)
     }

@@ -140,6 +140,7 @@ fn send_lines(
         epoch: epochs.current(),
         first_line,
         origin: Arc::clone(origin),
+        records: None,
         data,
     };
     handle.send(chunk, lines)?;

@@ -427,6 +427,7 @@ impl Generator {
                     epoch: epochs.current(),
                     first_line: first,
                     origin: Arc::clone(&origin),
+                    records: None,
                     data: text.into_bytes(),
                 },
                 n,

@@ -5,7 +5,9 @@
 //! | [`feed`] | the chunk channel, epochs, and each source's progress contract |
 //! | [`file`] | JSONL files, read in order, optionally followed like `tail -f` |
 //! | [`generator`] | realistic, seeded HelixAgent traffic for all six event types |
+//! | [`kafka`] | the contract's Kafka topics: consumers, offsets, dead letters, the producer |
 
 pub mod feed;
 pub mod file;
 pub mod generator;
+pub mod kafka;

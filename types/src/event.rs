@@ -59,6 +59,18 @@ impl EventKind {
         }
     }
 
+    /// The field whose value is the Kafka message key on this kind's topic.
+    pub fn kafka_key_field(self) -> &'static str {
+        match self {
+            EventKind::Message => "conversation_id",
+            EventKind::Memory => "memory_id",
+            EventKind::Entity => "entity_id",
+            EventKind::Relationship => "source_id",
+            EventKind::ProviderCall => "provider",
+            EventKind::DebateRound => "debate_id",
+        }
+    }
+
     /// Looks a kind up by its `type` value.
     pub fn from_type_name(name: &str) -> Option<EventKind> {
         EventKind::ALL.into_iter().find(|k| k.type_name() == name)

@@ -7,6 +7,9 @@
 //! `${NAME:-default}` (inside double-quoted strings), so one file serves a
 //! laptop, CI and docker compose. `$${` writes a literal `${`.
 
+mod kafka;
+
+pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -96,7 +99,7 @@ pub enum SourceConfig {
     /// The built-in traffic generator.
     Generator(GeneratorConfig),
     /// The contract's Kafka topics.
-    Kafka(KafkaSourceConfig),
+    Kafka(Box<KafkaSourceConfig>),
 }
 
 impl SourceConfig {
@@ -157,71 +160,6 @@ fn default_duplicates() -> f64 {
 }
 fn default_malformed() -> f64 {
     0.001
-}
-
-/// A Kafka source: brokers, group and the topic of each event type.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaSourceConfig {
-    /// Unique source name.
-    pub name: String,
-    /// `host:port[,host:port...]`.
-    pub brokers: String,
-    /// Consumer group; a new group starts from the earliest offset.
-    pub group_id: String,
-    /// Topic names (defaults: the contract's).
-    #[serde(default)]
-    pub topics: KafkaTopics,
-}
-
-/// The topic of each event type.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaTopics {
-    #[serde(default = "t_conv")]
-    pub conversations: String,
-    #[serde(default = "t_mem")]
-    pub memory: String,
-    #[serde(default = "t_ent")]
-    pub entities: String,
-    #[serde(default = "t_rel")]
-    pub relationships: String,
-    #[serde(default = "t_prov")]
-    pub providers: String,
-    #[serde(default = "t_deb")]
-    pub debates: String,
-}
-
-fn t_conv() -> String {
-    "helixagent.conversations".into()
-}
-fn t_mem() -> String {
-    "helixagent.memory.events".into()
-}
-fn t_ent() -> String {
-    "helixagent.entities.updates".into()
-}
-fn t_rel() -> String {
-    "helixagent.relationships.updates".into()
-}
-fn t_prov() -> String {
-    "helixagent.analytics.providers".into()
-}
-fn t_deb() -> String {
-    "helixagent.analytics.debates".into()
-}
-
-impl Default for KafkaTopics {
-    fn default() -> Self {
-        KafkaTopics {
-            conversations: t_conv(),
-            memory: t_mem(),
-            entities: t_ent(),
-            relationships: t_rel(),
-            providers: t_prov(),
-            debates: t_deb(),
-        }
-    }
 }
 
 /// Which views run.
@@ -475,20 +413,8 @@ impl Topology {
                     }
                 }
                 SourceConfig::Kafka(k) => {
-                    if k.brokers.trim().is_empty() {
-                        return Err(invalid(
-                            &format!("{field}.brokers"),
-                            "no broker".into(),
-                            "set `brokers = \"${KAFKA_BROKERS:-127.0.0.1:9092}\"`",
-                        ));
-                    }
-                    if k.group_id.trim().is_empty() {
-                        return Err(invalid(
-                            &format!("{field}.group_id"),
-                            "empty group id".into(),
-                            "set a consumer group",
-                        ));
-                    }
+                    k.validate()
+                        .map_err(|(sub, m, f)| invalid(&format!("{field}.{sub}"), m, &f))?;
                 }
                 SourceConfig::File(_) => {}
             }

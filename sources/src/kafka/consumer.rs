@@ -1,0 +1,287 @@
+//! One consumer thread: reads its partitions from the earliest offset,
+//! frames messages into record chunks stamped with the current epoch, seals
+//! each closed epoch with the offsets reached, and commits the offsets of
+//! the latest epoch the views have absorbed.
+
+use super::client::{consumer_config, StatusContext};
+use super::dead_letter::DeadLetterProducer;
+use super::status::KafkaStatus;
+use super::{client_error, EngineHooks, KafkaSourceError};
+use crate::feed::{
+    Chunk, EpochCursor, EpochPolicy, RecordMeta, RecordTopics, Records, SourceHandle,
+};
+use helixflow_types::topology::KafkaSourceConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A chunk is sent once it holds this many bytes (or its epoch closes).
+const CHUNK_BYTES: usize = 256 * 1024;
+/// How long one poll waits for a message.
+const POLL: Duration = Duration::from_millis(2);
+
+/// A partition, by index into the source's topics.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Partition {
+    pub(crate) topic: u16,
+    pub(crate) partition: i32,
+}
+
+/// Everything one consumer thread needs.
+pub(crate) struct ConsumerThread {
+    pub(crate) config: KafkaSourceConfig,
+    pub(crate) handle: SourceHandle,
+    pub(crate) partitions: Vec<Partition>,
+    pub(crate) topics: Arc<RecordTopics>,
+    pub(crate) epochs: EpochPolicy,
+    pub(crate) hooks: EngineHooks,
+    pub(crate) status: Arc<KafkaStatus>,
+    pub(crate) dead_letter: Option<Arc<DeadLetterProducer>>,
+}
+
+/// The chunk being filled.
+struct Pending {
+    epoch: u64,
+    data: Vec<u8>,
+    metas: Vec<RecordMeta>,
+}
+
+impl ConsumerThread {
+    fn topic(&self, p: Partition) -> &str {
+        &self.topics.topics[usize::from(p.topic)].0
+    }
+
+    /// `{"topic/partition": next offset}` for this thread's partitions.
+    fn positions(&self, next: &[i64]) -> serde_json::Value {
+        let map = self
+            .partitions
+            .iter()
+            .zip(next)
+            .map(|(p, n)| (position_key(self.topic(*p), p.partition), (*n).into()))
+            .collect();
+        serde_json::Value::Object(map)
+    }
+
+    pub(crate) fn run(self) -> Result<(), KafkaSourceError> {
+        let mut cursor = EpochCursor::new(self.epochs.clone());
+        if self.partitions.is_empty() {
+            self.handle.finish(cursor.current(), serde_json::json!({}));
+            return Ok(());
+        }
+        let consumer: BaseConsumer<StatusContext> = consumer_config(&self.config)
+            .create_with_context(StatusContext::new(&self.status))
+            .map_err(client_error("creating a consumer"))?;
+        let mut tpl = TopicPartitionList::new();
+        for p in &self.partitions {
+            tpl.add_partition_offset(self.topic(*p), p.partition, Offset::Beginning)
+                .map_err(client_error("assigning partitions"))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(client_error("assigning partitions"))?;
+        let mut next = vec![0i64; self.partitions.len()];
+        let mut pending: Option<Pending> = None;
+        let mut commits = Commits::new(self.partitions.len(), self.config.commit_interval);
+        while !(self.hooks.stopping)() {
+            match consumer.poll(POLL) {
+                Some(Ok(message)) => {
+                    let Some(slot) = self.slot(message.topic(), message.partition()) else {
+                        continue;
+                    };
+                    next[slot] = message.offset() + 1;
+                    let chunk = pending.get_or_insert_with(|| Pending {
+                        epoch: cursor.current(),
+                        data: Vec::with_capacity(CHUNK_BYTES + 4096),
+                        metas: Vec::with_capacity(1024),
+                    });
+                    chunk
+                        .data
+                        .extend_from_slice(message.payload().unwrap_or_default());
+                    chunk.metas.push(RecordMeta {
+                        end: u32::try_from(chunk.data.len()).unwrap_or(u32::MAX),
+                        topic: self.partitions[slot].topic,
+                        partition: message.partition(),
+                        offset: message.offset(),
+                    });
+                    if chunk.data.len() >= CHUNK_BYTES && self.send(pending.take()).is_err() {
+                        break;
+                    }
+                }
+                Some(Err(e)) => self.status.broker_error(e.to_string()),
+                None => {}
+            }
+            if let Some(closed) = cursor.advance() {
+                if self.send(pending.take()).is_err() {
+                    break;
+                }
+                self.handle.seal(closed, self.positions(&next));
+                for (p, n) in self.partitions.iter().zip(&next) {
+                    self.status.consumed(self.topic(*p), p.partition, *n);
+                }
+                commits.sealed(closed, &next);
+            }
+            if commits.due() {
+                self.commit(&consumer, &mut commits);
+            }
+        }
+        // A last commit of what the views hold.
+        self.commit(&consumer, &mut commits);
+        Ok(())
+    }
+
+    /// Index of a partition among this thread's.
+    fn slot(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.partitions
+            .iter()
+            .position(|p| p.partition == partition && self.topic(*p) == topic)
+    }
+
+    fn send(&self, pending: Option<Pending>) -> Result<(), crate::feed::FeedClosed> {
+        let Some(p) = pending else { return Ok(()) };
+        let count = p.metas.len() as u64;
+        let chunk = Chunk {
+            source: 0,
+            epoch: p.epoch,
+            first_line: 0,
+            origin: Arc::clone(&self.topics.topics[0].0),
+            data: p.data,
+            records: Some(Records {
+                metas: p.metas,
+                topics: Arc::clone(&self.topics),
+            }),
+        };
+        self.handle.send(chunk, count)
+    }
+
+    /// Commits the offsets of the latest sealed epoch the views have
+    /// absorbed. The commit waits for the broker's answer (a round trip,
+    /// once per `commit_interval`); while the brokers are known to be
+    /// unreachable it is put off, so that stopping never waits on them.
+    fn commit(&self, consumer: &BaseConsumer<StatusContext>, commits: &mut Commits) {
+        let Some(target) = commits.absorbed((self.hooks.absorbed)()) else {
+            return;
+        };
+        // A rejected message of these offsets may still be on its way to
+        // the dead-letter topic: commit once it has been acknowledged.
+        let dead_letters_pending = self.dead_letter.as_ref().is_some_and(|d| d.in_flight() > 0);
+        if dead_letters_pending || self.status.broker_problem().is_some() {
+            commits.retry(target);
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, offset) in self.partitions.iter().zip(&target) {
+            if *offset > 0 {
+                // The offsets were built from this thread's own assignment.
+                let _ =
+                    tpl.add_partition_offset(self.topic(*p), p.partition, Offset::Offset(*offset));
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                for (p, offset) in self.partitions.iter().zip(&target) {
+                    if *offset > 0 {
+                        self.status.committed(self.topic(*p), p.partition, *offset);
+                    }
+                }
+                commits.sent(target);
+            }
+            Err(e) => {
+                self.status.commit_failures.fetch_add(1, Ordering::Relaxed);
+                self.status.broker_error(format!("committing offsets: {e}"));
+                commits.retry(target);
+            }
+        }
+    }
+}
+
+/// The key of a partition in positions: `topic/partition`.
+pub fn position_key(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
+}
+
+/// Offsets sealed per epoch, waiting for the views to absorb them.
+struct Commits {
+    sealed: VecDeque<(u64, Vec<i64>)>,
+    /// The last offsets sent in a commit.
+    sent: Vec<i64>,
+    retry: Option<Vec<i64>>,
+    interval: Duration,
+    last: Instant,
+}
+
+impl Commits {
+    fn new(partitions: usize, interval: Duration) -> Self {
+        Commits {
+            sealed: VecDeque::new(),
+            sent: vec![0; partitions],
+            retry: None,
+            interval,
+            last: Instant::now(),
+        }
+    }
+
+    /// Notes the offsets reached when `epoch` was sealed (only if they moved).
+    fn sealed(&mut self, epoch: u64, next: &[i64]) {
+        let last = self.sealed.back().map_or(&self.sent, |(_, o)| o);
+        if last.as_slice() != next {
+            self.sealed.push_back((epoch, next.to_vec()));
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.interval
+    }
+
+    /// The newest offsets absorbed by `epoch` and not committed yet.
+    fn absorbed(&mut self, epoch: u64) -> Option<Vec<i64>> {
+        self.last = Instant::now();
+        let mut target = self.retry.take();
+        while self.sealed.front().is_some_and(|(e, _)| *e <= epoch) {
+            target = self.sealed.pop_front().map(|(_, o)| o);
+        }
+        target.filter(|t| *t != self.sent)
+    }
+
+    /// `target` was sent.
+    fn sent(&mut self, target: Vec<i64>) {
+        self.sent = target;
+    }
+
+    /// A commit of `target` did not happen: try again next time.
+    fn retry(&mut self, target: Vec<i64>) {
+        self.retry = Some(target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Commits;
+    use std::time::Duration;
+
+    #[test]
+    fn commits_only_what_the_views_absorbed() {
+        let mut c = Commits::new(2, Duration::ZERO);
+        c.sealed(1, &[5, 0]);
+        c.sealed(2, &[5, 0]);
+        c.sealed(3, &[9, 4]);
+        assert_eq!(c.absorbed(0), None, "nothing absorbed yet");
+        let first = c.absorbed(2);
+        assert_eq!(first, Some(vec![5, 0]));
+        c.retry(vec![5, 0]);
+        assert_eq!(
+            c.absorbed(2),
+            Some(vec![5, 0]),
+            "a commit not sent is retried"
+        );
+        c.sent(vec![5, 0]);
+        assert_eq!(c.absorbed(2), None, "already sent");
+        assert_eq!(c.absorbed(7), Some(vec![9, 4]));
+    }
+}

@@ -1,0 +1,167 @@
+//! What a Kafka source knows about itself, shared with the API and the
+//! status line: per partition the offset consumed, the offset committed, the
+//! recovery point found at start and the high watermark (from librdkafka's
+//! statistics), plus whether the brokers are reachable.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Offsets of one partition (`-1`: not known yet). Offsets are Kafka's
+/// "next offset to read" convention.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PartitionState {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset this engine will read.
+    pub consumed: i64,
+    /// Last offset committed by this engine run (or found at start).
+    pub committed: i64,
+    /// The group's committed offset when this run started: the state is
+    /// rebuilt from the earliest offset and is caught up past this point.
+    pub recovery_point: i64,
+    /// Log end offset, from the latest statistics.
+    pub high_watermark: i64,
+}
+
+#[derive(Default)]
+struct Broker {
+    down_since: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// Shared state of one Kafka source.
+pub struct KafkaStatus {
+    /// The source's name in the topology.
+    pub source: String,
+    partitions: Mutex<BTreeMap<(String, i32), PartitionState>>,
+    broker: Mutex<Broker>,
+    setup: Mutex<Option<String>>,
+    /// Rejected messages forwarded to the dead-letter topic and acknowledged.
+    pub dead_lettered: AtomicU64,
+    /// Dead-letter deliveries that failed for good.
+    pub dead_letter_failures: AtomicU64,
+    /// Offset commits that failed (retried at the next interval).
+    pub commit_failures: AtomicU64,
+}
+
+impl KafkaStatus {
+    /// Status of a source with no partitions assigned yet.
+    pub fn new(source: &str) -> Self {
+        KafkaStatus {
+            source: source.to_owned(),
+            partitions: Mutex::default(),
+            broker: Mutex::default(),
+            setup: Mutex::new(Some("looking up the topics' partitions".into())),
+            dead_lettered: AtomicU64::new(0),
+            dead_letter_failures: AtomicU64::new(0),
+            commit_failures: AtomicU64::new(0),
+        }
+    }
+
+    fn with_partition(&self, topic: &str, partition: i32, f: impl FnOnce(&mut PartitionState)) {
+        let mut parts = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = parts.get_mut(&(topic.to_owned(), partition)) {
+            f(p);
+        }
+    }
+
+    /// Registers an assigned partition with the group's committed offset.
+    pub(crate) fn assign(&self, topic: &str, partition: i32, committed: i64) {
+        let mut parts = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        parts.insert(
+            (topic.to_owned(), partition),
+            PartitionState {
+                topic: topic.to_owned(),
+                partition,
+                consumed: -1,
+                committed,
+                recovery_point: committed,
+                high_watermark: -1,
+            },
+        );
+    }
+
+    /// Records the next offset to read of a partition.
+    pub(crate) fn consumed(&self, topic: &str, partition: i32, next: i64) {
+        self.with_partition(topic, partition, |p| p.consumed = next);
+    }
+
+    /// Records a successful commit.
+    pub(crate) fn committed(&self, topic: &str, partition: i32, offset: i64) {
+        self.with_partition(topic, partition, |p| p.committed = offset);
+    }
+
+    /// Records a partition's log end offset.
+    pub(crate) fn high_watermark(&self, topic: &str, partition: i32, offset: i64) {
+        self.with_partition(topic, partition, |p| p.high_watermark = offset);
+    }
+
+    /// Every assigned partition, sorted by topic and partition.
+    pub fn partitions(&self) -> Vec<PartitionState> {
+        let parts = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        parts.values().cloned().collect()
+    }
+
+    /// Notes a client error (brokers unreachable, a failed fetch...).
+    pub(crate) fn broker_error(&self, error: String) {
+        let mut b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
+        if b.down_since.is_none() {
+            tracing::warn!(
+                "kafka source `{}`: {error}; retrying with backoff",
+                self.source
+            );
+            b.down_since = Some(Instant::now());
+        }
+        b.last_error = Some(error);
+    }
+
+    /// Notes that the brokers answer again.
+    pub(crate) fn broker_ok(&self) {
+        let mut b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = b.down_since.take() {
+            tracing::info!(
+                "kafka source `{}`: brokers reachable again after {:.1} s",
+                self.source,
+                since.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// `Some(why)` while the brokers are unreachable.
+    pub fn broker_problem(&self) -> Option<String> {
+        let b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
+        b.down_since.map(|since| {
+            format!(
+                "waiting for brokers for {:.0} s ({})",
+                since.elapsed().as_secs_f64(),
+                b.last_error.as_deref().unwrap_or("unreachable")
+            )
+        })
+    }
+
+    /// Sets or clears what the source is doing before it consumes.
+    pub(crate) fn set_setup(&self, what: Option<String>) {
+        *self.setup.lock().unwrap_or_else(|e| e.into_inner()) = what;
+    }
+
+    /// What the source is doing before it consumes, if it is not consuming yet.
+    pub fn setup(&self) -> Option<String> {
+        self.setup.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// True while some partition has not yet been read up to its recovery point.
+    pub fn rebuilding(&self) -> bool {
+        self.partitions()
+            .iter()
+            .any(|p| p.recovery_point > 0 && p.consumed < p.recovery_point)
+    }
+
+    /// Total dead-letter forwards acknowledged.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
+}
