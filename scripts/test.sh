@@ -5,18 +5,44 @@
 #     unicode ids), shuffled and split into files, replayed at -w 1 and -w 2,
 #     compared with a from-scratch Python computation of the contract, and
 #     the two runs' view files compared byte for byte.
+#
+# Integration tests run against real services that this script installs
+# (cached) and starts: an Apache Kafka broker (scripts/services/kafka.sh).
+# Services it started are stopped when it exits; ones already running are
+# left as they were.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/helixflow-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-cargo test --workspace --all-targets
+
+started=()
+stop_services() {
+  for s in "${started[@]}"; do scripts/services/"$s".sh stop || true; done
+}
+cleanup() {
+  stop_services
+  [[ -n "${work:-}" ]] && rm -rf "$work"
+}
+trap cleanup EXIT
+if ! scripts/services/kafka.sh status >/dev/null 2>&1; then
+  scripts/services/kafka.sh start
+  started+=(kafka)
+fi
+HELIXFLOW_KAFKA_BROKERS="$(scripts/services/kafka.sh status)"
+export HELIXFLOW_KAFKA_BROKERS
+echo "== services: kafka at $HELIXFLOW_KAFKA_BROKERS (log: $(scripts/services/kafka.sh log))"
+
+if ! cargo test --workspace --all-targets; then
+  echo "== tests failed; the broker log's last lines:" >&2
+  tail -n 60 "$(scripts/services/kafka.sh log)" >&2 || true
+  exit 1
+fi
 cargo test --workspace --doc
 
 echo "== independent contract check (scripts/check/contract_oracle.py)"
 cargo build -q --bin helixflow
 helixflow="$CARGO_TARGET_DIR/debug/helixflow"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 "$helixflow" generate --events 30000 --seed 7 --duplicate-ratio 0.02 --malformed-ratio 0.01 --out "$work/events.jsonl"
 python3 scripts/check/shuffle_split.py "$work/events.jsonl" 11 3 "$work/part"
 "$helixflow" replay --quiet -w 1 --out "$work/w1" "$work/events.jsonl" 2> "$work/w1.log"

@@ -1,0 +1,261 @@
+//! Helpers for the tests against the real Kafka broker that
+//! `scripts/services/kafka.sh` runs (scripts/test.sh starts it and exports
+//! `HELIXFLOW_KAFKA_BROKERS`): fresh topics per test, producing lines,
+//! topologies, and comparing an engine's views with `replay`'s files.
+
+#![allow(dead_code)]
+
+use helixflow_engine::engine::{Engine, EngineSpec};
+use helixflow_engine::kafka_health::partition_lags;
+use helixflow_engine::rejects::RejectLog;
+use helixflow_engine::replay::{replay, ReplaySpec};
+use helixflow_operators::rows::ViewName;
+use helixflow_operators::views::ViewSet;
+use helixflow_sinks::files::write_view_file;
+use helixflow_sources::feed::{EpochClock, EpochPolicy};
+use helixflow_sources::kafka::produce::{Compression, EventProducer, ProduceSettings};
+use helixflow_types::topology::{KafkaTopics, Topology, VIEW_NAMES};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The broker address; the tests refuse to run without a real broker.
+pub fn brokers() -> String {
+    std::env::var("HELIXFLOW_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!(
+            "HELIXFLOW_KAFKA_BROKERS is not set: these tests need the real broker. \
+             Run scripts/test.sh, or: scripts/services/kafka.sh start && \
+             export HELIXFLOW_KAFKA_BROKERS=$(scripts/services/kafka.sh status)"
+        )
+    })
+}
+
+/// A name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates `names` with `partitions` each.
+pub fn create_topics(names: &[&str], partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let results = runtime
+        .block_on(admin.create_topics(
+            &topics,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// Six fresh topics (3 partitions each for messages, 2 for the rest).
+pub fn fresh_topics(prefix: &str) -> KafkaTopics {
+    let base = unique(prefix);
+    let topics = KafkaTopics {
+        conversations: format!("{base}.conversations"),
+        memory: format!("{base}.memory"),
+        entities: format!("{base}.entities"),
+        relationships: format!("{base}.relationships"),
+        providers: format!("{base}.providers"),
+        debates: format!("{base}.debates"),
+    };
+    create_topics(&[&topics.conversations], 3);
+    create_topics(
+        &[
+            &topics.memory,
+            &topics.entities,
+            &topics.relationships,
+            &topics.providers,
+            &topics.debates,
+        ],
+        2,
+    );
+    topics
+}
+
+/// Sends every line with the project's producer; returns the count.
+pub fn produce(topics: &KafkaTopics, lines: &[String]) -> u64 {
+    let mut p = EventProducer::new(&ProduceSettings {
+        brokers: brokers(),
+        topics: topics.clone(),
+        rate: 0,
+        compression: Compression::Lz4,
+    })
+    .expect("producer");
+    for l in lines {
+        p.send(l.as_bytes()).expect("send");
+    }
+    let report = p.finish(Duration::from_secs(60)).expect("flush");
+    assert_eq!(report.failed, 0, "every message delivered");
+    report.delivered
+}
+
+/// A topology with one Kafka source reading `topics` as `group`.
+pub fn kafka_topology(topics: &KafkaTopics, group: &str, extra: &str) -> Topology {
+    let text = format!(
+        r#"version = 1
+name = "kafka-test"
+[engine]
+epoch = "5ms"
+[[sources]]
+name = "k"
+kind = "kafka"
+brokers = "{}"
+group_id = "{group}"
+commit_interval = "100ms"
+{extra}
+[sources.topics]
+conversations = "{}"
+memory = "{}"
+entities = "{}"
+relationships = "{}"
+providers = "{}"
+debates = "{}"
+"#,
+        brokers(),
+        topics.conversations,
+        topics.memory,
+        topics.entities,
+        topics.relationships,
+        topics.providers,
+        topics.debates
+    );
+    Topology::parse("test.toml", &text, |_| None).expect("topology")
+}
+
+/// Starts an engine on a topology's sources.
+pub fn start(topology: &Topology, workers: usize) -> Engine {
+    Engine::start(EngineSpec {
+        workers,
+        views: ViewSet::all(),
+        sources: topology.sources.clone(),
+        epochs: EpochPolicy::Clock(EpochClock::new(topology.engine.epoch)),
+        rejects: RejectLog::default(),
+        feed_capacity: 64,
+    })
+    .expect("engine starts")
+}
+
+/// Messages the views reflect, summed over every partition of the engine's
+/// Kafka sources (fresh topics start at offset 0).
+pub fn visible_messages(engine: &Engine) -> i64 {
+    let (as_of, _) = engine.shared.complete();
+    let positions = engine.shared.feed.positions_at(as_of);
+    engine
+        .kafka
+        .iter()
+        .flat_map(|k| partition_lags(k, &positions))
+        .map(|p| p.visible)
+        .sum()
+}
+
+/// Waits until the views reflect `messages` messages.
+pub fn wait_visible(engine: &Engine, messages: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen = visible_messages(engine);
+        if seen == messages as i64 {
+            return;
+        }
+        assert!(
+            seen <= messages as i64,
+            "more messages visible ({seen}) than produced ({messages})"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "only {seen} of {messages} messages visible after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every view of a running engine, rendered as `replay` writes it.
+pub fn engine_views(engine: &Engine, dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for name in VIEW_NAMES {
+        let view = ViewName::parse(name).expect("view");
+        let snap = engine
+            .shared
+            .snapshot(view, Duration::from_secs(60))
+            .expect("snapshot");
+        write_view_file(dir, view, snap.part, &engine.shared.ids).expect("write");
+        out.insert(
+            name.to_string(),
+            std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).expect("read"),
+        );
+    }
+    out
+}
+
+/// `replay` of the lines: each view's file, plus rejected.json parsed.
+pub fn replay_views(lines: &[String], dir: &Path) -> (BTreeMap<String, String>, serde_json::Value) {
+    let input = dir.join("events.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write input");
+    let out = dir.join("replay");
+    replay(ReplaySpec {
+        files: vec![input],
+        out: out.clone(),
+        workers: 2,
+        epoch_lines: 5_000,
+        progress: false,
+    })
+    .expect("replay");
+    let views = VIEW_NAMES
+        .iter()
+        .map(|v| {
+            (
+                v.to_string(),
+                std::fs::read_to_string(out.join(format!("{v}.jsonl"))).expect("read"),
+            )
+        })
+        .collect();
+    let rejected = serde_json::from_str(
+        &std::fs::read_to_string(out.join("rejected.json")).expect("rejected.json"),
+    )
+    .expect("json");
+    (views, rejected)
+}
+
+/// Asserts two sets of view files are identical, naming the first difference.
+pub fn assert_same_views(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) {
+    for (view, w) in want {
+        let g = &got[view];
+        if g != w {
+            let first = g
+                .lines()
+                .zip(w.lines())
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("\n got  {a}\n want {b}"))
+                .unwrap_or_default();
+            panic!(
+                "view {view} differs ({} vs {} lines){first}",
+                g.lines().count(),
+                w.lines().count()
+            );
+        }
+    }
+}
