@@ -60,6 +60,14 @@ impl StatusContext {
 
 impl ClientContext for StatusContext {
     fn stats(&self, statistics: Statistics) {
+        // Bootstrap entries aside, a broker in state UP means the cluster answers again.
+        if statistics
+            .brokers
+            .values()
+            .any(|b| b.state == "UP" && b.nodeid >= 0)
+        {
+            self.status.broker_ok();
+        }
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
                 if partition >= 0 && p.hi_offset >= 0 {

@@ -89,6 +89,7 @@ impl ConsumerThread {
         while !(self.hooks.stopping)() {
             match consumer.poll(POLL) {
                 Some(Ok(message)) => {
+                    self.status.broker_ok();
                     let Some(slot) = self.slot(message.topic(), message.partition()) else {
                         continue;
                     };

@@ -4,7 +4,7 @@
 //! statistics), plus whether the brokers are reachable.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -39,6 +39,7 @@ pub struct KafkaStatus {
     pub source: String,
     partitions: Mutex<BTreeMap<(String, i32), PartitionState>>,
     broker: Mutex<Broker>,
+    down: AtomicBool,
     setup: Mutex<Option<String>>,
     /// Rejected messages forwarded to the dead-letter topic and acknowledged.
     pub dead_lettered: AtomicU64,
@@ -55,6 +56,7 @@ impl KafkaStatus {
             source: source.to_owned(),
             partitions: Mutex::default(),
             broker: Mutex::default(),
+            down: AtomicBool::new(false),
             setup: Mutex::new(Some("looking up the topics' partitions".into())),
             dead_lettered: AtomicU64::new(0),
             dead_letter_failures: AtomicU64::new(0),
@@ -108,6 +110,7 @@ impl KafkaStatus {
 
     /// Notes a client error (brokers unreachable, a failed fetch...).
     pub(crate) fn broker_error(&self, error: String) {
+        self.down.store(true, Ordering::Release);
         let mut b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
         if b.down_since.is_none() {
             tracing::warn!(
@@ -121,6 +124,10 @@ impl KafkaStatus {
 
     /// Notes that the brokers answer again.
     pub(crate) fn broker_ok(&self) {
+        if !self.down.load(Ordering::Acquire) {
+            return;
+        }
+        self.down.store(false, Ordering::Release);
         let mut b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(since) = b.down_since.take() {
             tracing::info!(
