@@ -3,11 +3,6 @@
 //! served must equal `replay`'s files; paging must reconstruct them; errors
 //! must carry stable codes.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers fail loudly on setup errors"
-)]
-
 mod common;
 
 use common::http::get;
