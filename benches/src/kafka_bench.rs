@@ -1,0 +1,364 @@
+//! kafka-bench: Helixflow's end-to-end rate from a real Kafka broker (every
+//! view on) beside the raw rate of consuming the same topics with rdkafka
+//! alone, in the same run on the same broker; then event-to-visible latency
+//! at a steady produce rate.
+//!
+//! 1. Generates N events (the core's generator) and produces them to fresh
+//!    topics shaped like the contract's (4 partitions for messages, 2 for the
+//!    others) with the project's producer.
+//! 2. Raw: one rdkafka consumer reads every partition from the beginning
+//!    until it has N messages (payload bytes are summed, so they are touched).
+//! 3. Helixflow: an engine with a Kafka source (one consumer thread per
+//!    worker) and every view, timed until the views reflect all N messages.
+//! 4. Latency: an engine runs while events are produced at a steady rate;
+//!    each message's send time is matched with the moment the views first
+//!    reflect its offset (polled every 1 ms from the positions the REST API
+//!    reports) — p50/p99 of event-to-visible.
+//!
+//! Needs a broker: `scripts/services/kafka.sh start`. Run:
+//! `cargo run --release -p helixflow-benches --bin kafka-bench -- --events 1000000`
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use helixflow_engine::engine::{Engine, EngineSpec};
+use helixflow_engine::kafka_health::partition_lags;
+use helixflow_engine::rejects::RejectLog;
+use helixflow_operators::views::ViewSet;
+use helixflow_sources::feed::{EpochClock, EpochPolicy};
+use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_sources::kafka::produce::{route, Compression, EventProducer, ProduceSettings};
+use helixflow_types::event::EventKind;
+use helixflow_types::topology::{KafkaTopics, Topology};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(about = "Helixflow from Kafka vs raw rdkafka consume, and event-to-visible latency")]
+struct Args {
+    /// Brokers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Events for the throughput comparison.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Worker threads of the engine.
+    #[arg(short = 'w', long, default_value_t = 2)]
+    workers: usize,
+    /// Steady produce rate for the latency run (events/s).
+    #[arg(long, default_value_t = 20_000)]
+    latency_rate: u64,
+    /// Seconds of the latency run.
+    #[arg(long, default_value_t = 15)]
+    latency_seconds: u64,
+    /// The engine's epoch (how often new input becomes visible).
+    #[arg(long, default_value = "5ms")]
+    epoch: String,
+    /// Skip the latency run.
+    #[arg(long)]
+    no_latency: bool,
+    /// Where to write the figures as JSON.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+fn fresh_topics(brokers: &str, tag: &str) -> anyhow::Result<KafkaTopics> {
+    let base = format!(
+        "bench-{tag}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let t = KafkaTopics {
+        conversations: format!("{base}.conversations"),
+        memory: format!("{base}.memory"),
+        entities: format!("{base}.entities"),
+        relationships: format!("{base}.relationships"),
+        providers: format!("{base}.providers"),
+        debates: format!("{base}.debates"),
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let new: Vec<NewTopic<'_>> = t
+        .by_kind()
+        .iter()
+        .map(|(k, n)| {
+            let parts = if *k == EventKind::Message { 4 } else { 2 };
+            NewTopic::new(n, parts, TopicReplication::Fixed(1))
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    for r in rt.block_on(admin.create_topics(&new, &AdminOptions::new()))? {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+    Ok(t)
+}
+
+fn topology(brokers: &str, topics: &KafkaTopics, workers: usize, epoch: &str) -> anyhow::Result<Topology> {
+    let text = format!(
+        "version = 1\n[engine]\nworkers = {workers}\nepoch = \"{epoch}\"\n[[sources]]\nname = \"k\"\nkind = \"kafka\"\n\
+         brokers = \"{brokers}\"\ngroup_id = \"bench-{}\"\n[sources.topics]\nconversations = \"{}\"\nmemory = \"{}\"\n\
+         entities = \"{}\"\nrelationships = \"{}\"\nproviders = \"{}\"\ndebates = \"{}\"\n",
+        std::process::id(),
+        topics.conversations,
+        topics.memory,
+        topics.entities,
+        topics.relationships,
+        topics.providers,
+        topics.debates
+    );
+    Ok(Topology::parse("bench.toml", &text, |_| None)?)
+}
+
+fn start(t: &Topology) -> anyhow::Result<Engine> {
+    Ok(Engine::start(EngineSpec {
+        workers: t.engine.workers,
+        views: ViewSet::all(),
+        sources: t.sources.clone(),
+        epochs: EpochPolicy::Clock(EpochClock::new(t.engine.epoch)),
+        rejects: RejectLog::default(),
+        feed_capacity: 64,
+    })?)
+}
+
+/// Per partition, the next offset the views reflect.
+fn visible(engine: &Engine) -> HashMap<(String, i32), i64> {
+    let (as_of, _) = engine.shared.complete();
+    let positions = engine.shared.feed.positions_at(as_of);
+    engine
+        .kafka
+        .iter()
+        .flat_map(|k| partition_lags(k, &positions))
+        .map(|p| ((p.topic, p.partition), p.visible))
+        .collect()
+}
+
+fn raw_consume(brokers: &str, topics: &KafkaTopics, expected: u64) -> anyhow::Result<(f64, u64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("raw-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for (_, topic) in topics.by_kind() {
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for p in md.topics()[0].partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let started = Instant::now();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while n < expected {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m?;
+            bytes += m.payload().map_or(0, |p| p.iter().map(|b| u64::from(*b)).sum::<u64>() & 1);
+            n += 1;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "raw consume stalled at {n}");
+    }
+    Ok((started.elapsed().as_secs_f64(), bytes))
+}
+
+/// Records (topic, partition, offset, sent at) of each acknowledged message.
+struct Acks(Mutex<Vec<(String, i32, i64, Instant)>>);
+impl ClientContext for Acks {}
+impl ProducerContext for Acks {
+    type DeliveryOpaque = Box<Instant>;
+    fn delivery(&self, r: &DeliveryResult<'_>, sent: Box<Instant>) {
+        if let Ok(m) = r {
+            if let Ok(mut v) = self.0.lock() {
+                v.push((m.topic().to_owned(), m.partition(), m.offset(), *sent));
+            }
+        }
+    }
+}
+
+fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
+    let topics = fresh_topics(&args.brokers, "latency")?;
+    let engine = start(&topology(&args.brokers, &topics, args.workers, &args.epoch)?)?;
+    std::thread::sleep(Duration::from_secs(2)); // partitions assigned, consumers polling
+    let producer: ThreadedProducer<Acks> = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1")
+        .create_with_context(Acks(Mutex::new(Vec::new())))?;
+    // Visible offsets per partition over time, sampled every millisecond.
+    let timeline: Arc<Mutex<Vec<(Instant, HashMap<(String, i32), i64>)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (timeline, stop) = (Arc::clone(&timeline), Arc::clone(&stop));
+        let shared = Arc::clone(&engine.shared);
+        let kafka = engine.kafka.clone();
+        std::thread::spawn(move || {
+            let mut last = HashMap::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (as_of, _) = shared.complete();
+                let positions = shared.feed.positions_at(as_of);
+                let now: HashMap<_, _> = kafka
+                    .iter()
+                    .flat_map(|k| partition_lags(k, &positions))
+                    .map(|p| ((p.topic, p.partition), p.visible))
+                    .collect();
+                if now != last {
+                    if let Ok(mut t) = timeline.lock() {
+                        t.push((Instant::now(), now.clone()));
+                    }
+                    last = now;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let total = args.latency_rate * args.latency_seconds;
+    let mut g = Generator::new(GeneratorSettings {
+        seed: 5,
+        events: Some(total),
+        rate: 0,
+        duplicate_ratio: 0.01,
+        malformed_ratio: 0.0,
+        scale: total,
+    });
+    let started = Instant::now();
+    let mut line = String::new();
+    for i in 0..total {
+        let due = started + Duration::from_secs_f64(i as f64 / args.latency_rate as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        line.clear();
+        g.next_line(&mut line);
+        let bytes = line.trim_end().as_bytes();
+        let (kind, key) = route(bytes);
+        let topic = topics.topic_of(kind.unwrap_or(EventKind::Message));
+        let mut rec: BaseRecord<'_, str, [u8], Box<Instant>> =
+            BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(bytes);
+        if let Some(k) = key.as_deref() {
+            rec = rec.key(k);
+        }
+        producer.send(rec).map_err(|(e, _)| e)?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while visible(&engine).values().sum::<i64>() < total as i64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().map_err(|_| anyhow::anyhow!("sampler panicked"))?;
+    let acks = std::mem::take(&mut *producer.context().0.lock().map_err(|_| anyhow::anyhow!("lock"))?);
+    let timeline = timeline.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut missing = 0u64;
+    for (topic, partition, offset, sent) in &acks {
+        let key = (topic.clone(), *partition);
+        let seen = timeline
+            .iter()
+            .find(|(_, v)| v.get(&key).is_some_and(|vis| *vis > *offset))
+            .map(|(t, _)| *t);
+        match seen {
+            Some(t) => h.saturating_record(t.saturating_duration_since(*sent).as_micros() as u64),
+            None => missing += 1,
+        }
+    }
+    engine.shutdown().map_err(anyhow::Error::msg)?;
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "latency at {} events/s for {} s ({} events, epoch {}): event-to-visible p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
+        args.latency_rate,
+        args.latency_seconds,
+        acks.len(),
+        args.epoch,
+        ms(0.5),
+        ms(0.99),
+        ms(1.0),
+        if missing > 0 { format!(" ({missing} never seen)") } else { String::new() }
+    );
+    Ok(serde_json::json!({
+        "rate": args.latency_rate, "events": acks.len(), "p50_ms": ms(0.5), "p99_ms": ms(0.99),
+        "max_ms": ms(1.0), "never_seen": missing,
+    }))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let topics = fresh_topics(&args.brokers, "throughput").context("is the broker up? scripts/services/kafka.sh start")?;
+    println!("producing {} generated events to {}...", args.events, topics.conversations.trim_end_matches(".conversations"));
+    let mut producer = EventProducer::new(&ProduceSettings {
+        brokers: args.brokers.clone(),
+        topics: topics.clone(),
+        rate: 0,
+        compression: Compression::Lz4,
+    })?;
+    let mut g = Generator::new(GeneratorSettings {
+        seed: 42,
+        events: Some(args.events),
+        rate: 0,
+        duplicate_ratio: 0.01,
+        malformed_ratio: 0.001,
+        scale: args.events,
+    });
+    let mut line = String::new();
+    while !g.done() {
+        line.clear();
+        g.next_line(&mut line);
+        producer.send(line.trim_end().as_bytes())?;
+    }
+    let produced = producer.finish(Duration::from_secs(300))?;
+    println!(
+        "produced {} in {:.2} s ({:.0}/s)",
+        produced.delivered,
+        produced.seconds,
+        produced.delivered as f64 / produced.seconds
+    );
+    let n = produced.delivered;
+
+    let (raw_s, _) = raw_consume(&args.brokers, &topics, n)?;
+    let raw_rate = n as f64 / raw_s;
+    println!("raw rdkafka consume (1 consumer, no processing): {raw_s:.2} s, {raw_rate:.0} messages/s");
+
+    let started = Instant::now();
+    let engine = start(&topology(&args.brokers, &topics, args.workers, &args.epoch)?)?;
+    while visible(&engine).values().sum::<i64>() < n as i64 {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(900), "engine did not catch up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let engine_s = started.elapsed().as_secs_f64();
+    let engine_rate = n as f64 / engine_s;
+    let valid = engine.shared.valid.load(std::sync::atomic::Ordering::Relaxed);
+    engine.shutdown().map_err(anyhow::Error::msg)?;
+    println!(
+        "helixflow -w {} epoch {} (Kafka source, every view): {engine_s:.2} s to reflect all {n} messages, {engine_rate:.0} events/s = {:.0}% of raw ({valid} valid)",
+        args.workers,
+        args.epoch,
+        100.0 * engine_rate / raw_rate
+    );
+    let latency = if args.no_latency {
+        serde_json::Value::Null
+    } else {
+        latency_run(&args)?
+    };
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "events": n, "workers": args.workers,
+            "produce_per_s": produced.delivered as f64 / produced.seconds,
+            "raw_consume_s": raw_s, "raw_per_s": raw_rate,
+            "helixflow_s": engine_s, "helixflow_per_s": engine_rate,
+            "ratio_to_raw": engine_rate / raw_rate, "latency": latency,
+        });
+        std::fs::write(path, json.to_string())?;
+    }
+    Ok(())
+}
