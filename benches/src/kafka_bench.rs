@@ -80,14 +80,7 @@ fn fresh_topics(brokers: &str, tag: &str) -> anyhow::Result<KafkaTopics> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
-    let t = KafkaTopics {
-        conversations: format!("{base}.conversations"),
-        memory: format!("{base}.memory"),
-        entities: format!("{base}.entities"),
-        relationships: format!("{base}.relationships"),
-        providers: format!("{base}.providers"),
-        debates: format!("{base}.debates"),
-    };
+    let t = KafkaTopics::prefixed(&base);
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()?;
@@ -99,25 +92,22 @@ fn fresh_topics(brokers: &str, tag: &str) -> anyhow::Result<KafkaTopics> {
             NewTopic::new(n, parts, TopicReplication::Fixed(1))
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     for r in rt.block_on(admin.create_topics(&new, &AdminOptions::new()))? {
         r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
     }
     Ok(t)
 }
 
-fn topology(brokers: &str, topics: &KafkaTopics, workers: usize, epoch: &str) -> anyhow::Result<Topology> {
+fn topology(args: &Args, topics: &KafkaTopics) -> anyhow::Result<Topology> {
+    let (brokers, workers, epoch) = (&args.brokers, args.workers, &args.epoch);
     let text = format!(
         "version = 1\n[engine]\nworkers = {workers}\nepoch = \"{epoch}\"\n[[sources]]\nname = \"k\"\nkind = \"kafka\"\n\
-         brokers = \"{brokers}\"\ngroup_id = \"bench-{}\"\n[sources.topics]\nconversations = \"{}\"\nmemory = \"{}\"\n\
-         entities = \"{}\"\nrelationships = \"{}\"\nproviders = \"{}\"\ndebates = \"{}\"\n",
+         brokers = \"{brokers}\"\ngroup_id = \"bench-{}\"\n{}",
         std::process::id(),
-        topics.conversations,
-        topics.memory,
-        topics.entities,
-        topics.relationships,
-        topics.providers,
-        topics.debates
+        topics.toml_table()
     );
     Ok(Topology::parse("bench.toml", &text, |_| None)?)
 }
@@ -134,7 +124,10 @@ fn start(t: &Topology) -> anyhow::Result<Engine> {
 }
 
 /// Per partition, the next offset the views reflect.
-fn visible(engine: &Engine) -> HashMap<(String, i32), i64> {
+type Visible = HashMap<(String, i32), i64>;
+
+/// What an engine's views reflect now.
+fn visible(engine: &Engine) -> Visible {
     let (as_of, _) = engine.shared.complete();
     let positions = engine.shared.feed.positions_at(as_of);
     engine
@@ -165,10 +158,15 @@ fn raw_consume(brokers: &str, topics: &KafkaTopics, expected: u64) -> anyhow::Re
     while n < expected {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m?;
-            bytes += m.payload().map_or(0, |p| p.iter().map(|b| u64::from(*b)).sum::<u64>() & 1);
+            bytes += m
+                .payload()
+                .map_or(0, |p| p.iter().map(|b| u64::from(*b)).sum::<u64>() & 1);
             n += 1;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "raw consume stalled at {n}");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "raw consume stalled at {n}"
+        );
     }
     Ok((started.elapsed().as_secs_f64(), bytes))
 }
@@ -189,7 +187,7 @@ impl ProducerContext for Acks {
 
 fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let topics = fresh_topics(&args.brokers, "latency")?;
-    let engine = start(&topology(&args.brokers, &topics, args.workers, &args.epoch)?)?;
+    let engine = start(&topology(args, &topics)?)?;
     std::thread::sleep(Duration::from_secs(2)); // partitions assigned, consumers polling
     let producer: ThreadedProducer<Acks> = ClientConfig::new()
         .set("bootstrap.servers", &args.brokers)
@@ -197,7 +195,7 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
         .set("linger.ms", "1")
         .create_with_context(Acks(Mutex::new(Vec::new())))?;
     // Visible offsets per partition over time, sampled every millisecond.
-    let timeline: Arc<Mutex<Vec<(Instant, HashMap<(String, i32), i64>)>>> = Arc::default();
+    let timeline: Arc<Mutex<Vec<(Instant, Visible)>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
         let (timeline, stop) = (Arc::clone(&timeline), Arc::clone(&stop));
@@ -257,8 +255,16 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
         std::thread::sleep(Duration::from_millis(10));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    sampler.join().map_err(|_| anyhow::anyhow!("sampler panicked"))?;
-    let acks = std::mem::take(&mut *producer.context().0.lock().map_err(|_| anyhow::anyhow!("lock"))?);
+    sampler
+        .join()
+        .map_err(|_| anyhow::anyhow!("sampler panicked"))?;
+    let acks = std::mem::take(
+        &mut *producer
+            .context()
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?,
+    );
     let timeline = timeline.lock().map_err(|_| anyhow::anyhow!("lock"))?;
     let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut missing = 0u64;
@@ -294,8 +300,13 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let topics = fresh_topics(&args.brokers, "throughput").context("is the broker up? scripts/services/kafka.sh start")?;
-    println!("producing {} generated events to {}...", args.events, topics.conversations.trim_end_matches(".conversations"));
+    let topics = fresh_topics(&args.brokers, "throughput")
+        .context("is the broker up? scripts/services/kafka.sh start")?;
+    println!(
+        "producing {} generated events to {}...",
+        args.events,
+        topics.conversations.trim_end_matches(".conversations")
+    );
     let mut producer = EventProducer::new(&ProduceSettings {
         brokers: args.brokers.clone(),
         topics: topics.clone(),
@@ -327,17 +338,25 @@ fn main() -> anyhow::Result<()> {
 
     let (raw_s, _) = raw_consume(&args.brokers, &topics, n)?;
     let raw_rate = n as f64 / raw_s;
-    println!("raw rdkafka consume (1 consumer, no processing): {raw_s:.2} s, {raw_rate:.0} messages/s");
+    println!(
+        "raw rdkafka consume (1 consumer, no processing): {raw_s:.2} s, {raw_rate:.0} messages/s"
+    );
 
     let started = Instant::now();
-    let engine = start(&topology(&args.brokers, &topics, args.workers, &args.epoch)?)?;
+    let engine = start(&topology(args, &topics)?)?;
     while visible(&engine).values().sum::<i64>() < n as i64 {
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(900), "engine did not catch up");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "engine did not catch up"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let engine_s = started.elapsed().as_secs_f64();
     let engine_rate = n as f64 / engine_s;
-    let valid = engine.shared.valid.load(std::sync::atomic::Ordering::Relaxed);
+    let valid = engine
+        .shared
+        .valid
+        .load(std::sync::atomic::Ordering::Relaxed);
     engine.shutdown().map_err(anyhow::Error::msg)?;
     println!(
         "helixflow -w {} epoch {} (Kafka source, every view): {engine_s:.2} s to reflect all {n} messages, {engine_rate:.0} events/s = {:.0}% of raw ({valid} valid)",

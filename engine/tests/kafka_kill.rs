@@ -54,30 +54,9 @@ fn kill_9_during_ingestion_then_restart_gives_the_uninterrupted_views() {
     let group = unique("g");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let topology = kafka_topology(&topics, &group, "");
-    // The same topology as a file, with the API on.
-    let helixflow_types::topology::SourceConfig::Kafka(k) = &topology.sources[0] else {
-        unreachable!()
-    };
     let file = dir.path().join("kill.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "version = 1\n[engine]\nworkers = 2\nepoch = \"5ms\"\nstatus_interval = \"0s\"\n\
-             [[sources]]\nname = \"k\"\nkind = \"kafka\"\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n\
-             commit_interval = \"50ms\"\n[sources.topics]\nconversations = \"{}\"\nmemory = \"{}\"\n\
-             entities = \"{}\"\nrelationships = \"{}\"\nproviders = \"{}\"\ndebates = \"{}\"\n\
-             [api]\nbind = \"{addr}\"\n",
-            k.brokers,
-            topics.conversations,
-            topics.memory,
-            topics.entities,
-            topics.relationships,
-            topics.providers,
-            topics.debates
-        ),
-    )
-    .unwrap();
+    let text = kafka_topology_text(&topics, &group, "", &format!("[api]\nbind = \"{addr}\"\n"));
+    std::fs::write(&file, text).unwrap();
 
     let lines = test_lines(21, 30_000);
     let producer = {

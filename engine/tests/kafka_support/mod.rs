@@ -74,15 +74,7 @@ pub fn create_topics(names: &[&str], partitions: i32) {
 
 /// Six fresh topics (3 partitions each for messages, 2 for the rest).
 pub fn fresh_topics(prefix: &str) -> KafkaTopics {
-    let base = unique(prefix);
-    let topics = KafkaTopics {
-        conversations: format!("{base}.conversations"),
-        memory: format!("{base}.memory"),
-        entities: format!("{base}.entities"),
-        relationships: format!("{base}.relationships"),
-        providers: format!("{base}.providers"),
-        debates: format!("{base}.debates"),
-    };
+    let topics = KafkaTopics::prefixed(&unique(prefix));
     create_topics(&[&topics.conversations], 3);
     create_topics(
         &[
@@ -114,37 +106,26 @@ pub fn produce(topics: &KafkaTopics, lines: &[String]) -> u64 {
     report.delivered
 }
 
+/// The TOML of a topology with one Kafka source (`k`) reading `topics` as
+/// `group`; `extra` adds lines to the source's table, `tail` whole tables.
+pub fn kafka_topology_text(topics: &KafkaTopics, group: &str, extra: &str, tail: &str) -> String {
+    format!(
+        "version = 1\nname = \"kafka-test\"\n[engine]\nepoch = \"5ms\"\nstatus_interval = \"0s\"\n\
+         [[sources]]\nname = \"k\"\nkind = \"kafka\"\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n\
+         commit_interval = \"100ms\"\n{extra}\n{}{tail}",
+        brokers(),
+        topics.toml_table()
+    )
+}
+
 /// A topology with one Kafka source reading `topics` as `group`.
 pub fn kafka_topology(topics: &KafkaTopics, group: &str, extra: &str) -> Topology {
-    let text = format!(
-        r#"version = 1
-name = "kafka-test"
-[engine]
-epoch = "5ms"
-[[sources]]
-name = "k"
-kind = "kafka"
-brokers = "{}"
-group_id = "{group}"
-commit_interval = "100ms"
-{extra}
-[sources.topics]
-conversations = "{}"
-memory = "{}"
-entities = "{}"
-relationships = "{}"
-providers = "{}"
-debates = "{}"
-"#,
-        brokers(),
-        topics.conversations,
-        topics.memory,
-        topics.entities,
-        topics.relationships,
-        topics.providers,
-        topics.debates
-    );
-    Topology::parse("test.toml", &text, |_| None).expect("topology")
+    Topology::parse(
+        "test.toml",
+        &kafka_topology_text(topics, group, extra, ""),
+        |_| None,
+    )
+    .expect("topology")
 }
 
 /// Starts an engine on a topology's sources.

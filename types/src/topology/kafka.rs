@@ -142,6 +142,27 @@ impl KafkaTopics {
         ]
     }
 
+    /// Six topics named `{base}.conversations`, `{base}.memory`, ... (tests, benchmarks).
+    pub fn prefixed(base: &str) -> Self {
+        KafkaTopics {
+            conversations: format!("{base}.conversations"),
+            memory: format!("{base}.memory"),
+            entities: format!("{base}.entities"),
+            relationships: format!("{base}.relationships"),
+            providers: format!("{base}.providers"),
+            debates: format!("{base}.debates"),
+        }
+    }
+
+    /// The `[sources.topics]` table of a topology naming these topics.
+    pub fn toml_table(&self) -> String {
+        let mut out = String::from("[sources.topics]\n");
+        for (kind, topic) in self.by_kind() {
+            out.push_str(&format!("{} = {topic:?}\n", topic_field(kind)));
+        }
+        out
+    }
+
     /// The topic carrying `kind`.
     pub fn topic_of(&self, kind: EventKind) -> &str {
         self.by_kind()
@@ -277,6 +298,16 @@ mod tests {
         assert_eq!(k.topics.conversations, "helixagent.conversations");
         assert_eq!(k.fetch_wait_max_ms, 10);
         assert_eq!(k.consumers, None);
+    }
+
+    #[test]
+    fn a_topics_table_parses_back_to_the_same_topics() {
+        let topics = super::KafkaTopics::prefixed("t-1");
+        let t = parse(&topics.toml_table()).unwrap();
+        let super::super::SourceConfig::Kafka(k) = &t.sources[0] else {
+            panic!("not kafka")
+        };
+        assert_eq!(k.topics.by_kind(), topics.by_kind());
     }
 
     #[test]
