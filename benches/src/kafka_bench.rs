@@ -343,7 +343,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let engine = start(&topology(args, &topics)?)?;
+    let engine = start(&topology(&args, &topics)?)?;
     while visible(&engine).values().sum::<i64>() < n as i64 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
