@@ -60,13 +60,20 @@ impl StatusContext {
 
 impl ClientContext for StatusContext {
     fn stats(&self, statistics: Statistics) {
-        // Bootstrap entries aside, a broker in state UP means the cluster answers again.
-        if statistics
+        // Bootstrap entries aside (node id -1), a broker in state UP means
+        // the cluster answers; none up means it does not. Statistics repeat
+        // every interval, so a report that arrives out of date is corrected
+        // by the next one.
+        let known: Vec<_> = statistics
             .brokers
             .values()
-            .any(|b| b.state == "UP" && b.nodeid >= 0)
-        {
+            .filter(|b| b.nodeid >= 0)
+            .collect();
+        if known.iter().any(|b| b.state == "UP") {
             self.status.broker_ok();
+        } else if let Some(b) = known.first() {
+            self.status
+                .broker_error(format!("no broker is up ({} is {})", b.name, b.state));
         }
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
