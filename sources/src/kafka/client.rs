@@ -60,14 +60,15 @@ impl StatusContext {
 
 impl ClientContext for StatusContext {
     fn stats(&self, statistics: Statistics) {
-        // Bootstrap entries aside (node id -1), a broker in state UP means
+        // Only learned brokers count (not bootstrap or logical entries such as
+        // the group coordinator, which may look UP meanwhile). A broker UP means
         // the cluster answers; none up means it does not. Statistics repeat
         // every interval, so a report that arrives out of date is corrected
         // by the next one.
         let known: Vec<_> = statistics
             .brokers
             .values()
-            .filter(|b| b.nodeid >= 0)
+            .filter(|b| b.nodeid >= 0 && b.source == "learned")
             .collect();
         if known.iter().any(|b| b.state == "UP") {
             self.status.broker_ok();
