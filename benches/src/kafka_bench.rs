@@ -22,12 +22,11 @@ use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use helixflow_engine::engine::{Engine, EngineSpec};
-use helixflow_engine::kafka_health::partition_lags;
-use helixflow_engine::rejects::RejectLog;
-use helixflow_operators::views::ViewSet;
-use helixflow_sources::feed::{EpochClock, EpochPolicy};
+use helixflow_engine::kafka_health::lags_now;
+use helixflow_engine::shared::Shared;
 use helixflow_sources::generator::{Generator, GeneratorSettings};
 use helixflow_sources::kafka::produce::{route, Compression, EventProducer, ProduceSettings};
+use helixflow_sources::kafka::KafkaStatus;
 use helixflow_types::event::EventKind;
 use helixflow_types::topology::{KafkaTopics, Topology};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -113,27 +112,16 @@ fn topology(args: &Args, topics: &KafkaTopics) -> anyhow::Result<Topology> {
 }
 
 fn start(t: &Topology) -> anyhow::Result<Engine> {
-    Ok(Engine::start(EngineSpec {
-        workers: t.engine.workers,
-        views: ViewSet::all(),
-        sources: t.sources.clone(),
-        epochs: EpochPolicy::Clock(EpochClock::new(t.engine.epoch)),
-        rejects: RejectLog::default(),
-        feed_capacity: 64,
-    })?)
+    Ok(Engine::start(EngineSpec::streaming(t))?)
 }
 
 /// Per partition, the next offset the views reflect.
 type Visible = HashMap<(String, i32), i64>;
 
 /// What an engine's views reflect now.
-fn visible(engine: &Engine) -> Visible {
-    let (as_of, _) = engine.shared.complete();
-    let positions = engine.shared.feed.positions_at(as_of);
-    engine
-        .kafka
-        .iter()
-        .flat_map(|k| partition_lags(k, &positions))
+fn visible(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> Visible {
+    lags_now(shared, kafka)
+        .into_iter()
         .map(|p| ((p.topic, p.partition), p.visible))
         .collect()
 }
@@ -160,7 +148,7 @@ fn raw_consume(brokers: &str, topics: &KafkaTopics, expected: u64) -> anyhow::Re
             let m = m?;
             bytes += m
                 .payload()
-                .map_or(0, |p| p.iter().map(|b| u64::from(*b)).sum::<u64>() & 1);
+                .map_or(0, |p| p.iter().map(|b| u64::from(*b)).sum::<u64>());
             n += 1;
         }
         anyhow::ensure!(
@@ -204,13 +192,7 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
         std::thread::spawn(move || {
             let mut last = HashMap::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let (as_of, _) = shared.complete();
-                let positions = shared.feed.positions_at(as_of);
-                let now: HashMap<_, _> = kafka
-                    .iter()
-                    .flat_map(|k| partition_lags(k, &positions))
-                    .map(|p| ((p.topic, p.partition), p.visible))
-                    .collect();
+                let now = visible(&shared, &kafka);
                 if now != last {
                     if let Ok(mut t) = timeline.lock() {
                         t.push((Instant::now(), now.clone()));
@@ -251,7 +233,9 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     }
     producer.flush(Duration::from_secs(60))?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while visible(&engine).values().sum::<i64>() < total as i64 && Instant::now() < deadline {
+    while visible(&engine.shared, &engine.kafka).values().sum::<i64>() < total as i64
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -344,7 +328,7 @@ fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let engine = start(&topology(&args, &topics)?)?;
-    while visible(&engine).values().sum::<i64>() < n as i64 {
+    while visible(&engine.shared, &engine.kafka).values().sum::<i64>() < n as i64 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
             "engine did not catch up"

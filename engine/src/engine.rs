@@ -5,11 +5,11 @@ use crate::rejects::RejectLog;
 use crate::shared::Shared;
 use crate::worker::run_worker;
 use helixflow_operators::views::ViewSet;
-use helixflow_sources::feed::{EpochPolicy, Feed};
+use helixflow_sources::feed::{EpochClock, EpochPolicy, Feed};
 use helixflow_sources::file::{FileProgress, FileSource};
 use helixflow_sources::generator::{Generator, GeneratorSettings};
 use helixflow_sources::kafka::{self, EngineHooks, KafkaStatus};
-use helixflow_types::topology::SourceConfig;
+use helixflow_types::topology::{SourceConfig, Topology};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -48,9 +48,21 @@ pub enum StartError {
     /// Timely refused the configuration.
     #[error("cannot start {workers} workers: {message}")]
     Workers { workers: usize, message: String },
-    /// A source kind this build cannot run.
-    #[error("source `{name}`: {message}")]
-    Source { name: String, message: String },
+}
+
+impl EngineSpec {
+    /// The streaming engine of a topology: its workers, views and sources,
+    /// wall-clock epochs of `engine.epoch`.
+    pub fn streaming(topology: &Topology) -> Self {
+        EngineSpec {
+            workers: topology.engine.workers,
+            views: ViewSet::from_names(topology.views.names()),
+            sources: topology.sources.clone(),
+            epochs: EpochPolicy::Clock(EpochClock::new(topology.engine.epoch)),
+            rejects: RejectLog::default(),
+            feed_capacity: 64,
+        }
+    }
 }
 
 impl Engine {

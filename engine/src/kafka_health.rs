@@ -3,8 +3,10 @@
 //! watermark and the lag (high watermark − visible), for `GET /v1/health`,
 //! `GET /metrics` and the status line.
 
+use crate::shared::Shared;
 use helixflow_sources::kafka::{position_key, KafkaStatus};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One partition's offsets and lag.
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +55,16 @@ pub fn partition_lags(status: &KafkaStatus, positions: &serde_json::Value) -> Ve
         .collect()
 }
 
+/// Every partition of `kafka` with the offsets the views reflect now.
+pub fn lags_now(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> Vec<PartitionLag> {
+    let (as_of, _) = shared.complete();
+    let positions = shared.feed.positions_at(as_of);
+    kafka
+        .iter()
+        .flat_map(|k| partition_lags(k, &positions))
+        .collect()
+}
+
 /// The health report of one Kafka source.
 pub fn health(status: &KafkaStatus, positions: &serde_json::Value) -> serde_json::Value {
     let partitions = partition_lags(status, positions);
@@ -65,8 +77,8 @@ pub fn health(status: &KafkaStatus, positions: &serde_json::Value) -> serde_json
         "lag": lag,
         "lag_known": known && status.setup().is_none(),
         "dead_lettered": status.dead_lettered(),
-        "dead_letter_failures": status.dead_letter_failures.load(std::sync::atomic::Ordering::Relaxed),
-        "commit_failures": status.commit_failures.load(std::sync::atomic::Ordering::Relaxed),
+        "dead_letter_failures": status.dead_letter_failures(),
+        "commit_failures": status.commit_failures(),
         "partitions": partitions,
     })
 }

@@ -3,7 +3,6 @@
 
 use crate::engine::{Engine, EngineSpec};
 use crate::kafka_health::{self, partition_lags};
-use crate::rejects::RejectLog;
 use crate::shared::{Shared, SnapshotError};
 use anyhow::Context;
 use helixflow_api::reader::{ApiSnapshot, ReadError, ViewReader};
@@ -12,7 +11,6 @@ use helixflow_operators::intern::Interner;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::write_view_file;
-use helixflow_sources::feed::{EpochClock, EpochPolicy};
 use helixflow_sources::kafka::KafkaStatus;
 use helixflow_types::topology::{SinkConfig, Topology};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -257,15 +255,9 @@ impl ViewReader for EngineReader {
 
 /// Runs a topology until Ctrl-C (or until done, with `exit_when_done`).
 pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
-    let views = ViewSet::from_names(topology.views.names());
-    let mut engine = Engine::start(EngineSpec {
-        workers: topology.engine.workers,
-        views,
-        sources: topology.sources.clone(),
-        epochs: EpochPolicy::Clock(EpochClock::new(topology.engine.epoch)),
-        rejects: RejectLog::default(),
-        feed_capacity: 64,
-    })?;
+    let spec = EngineSpec::streaming(&topology);
+    let views = spec.views;
+    let mut engine = Engine::start(spec)?;
     let shared = Arc::clone(&engine.shared);
     let reader = Arc::new(EngineReader::new(
         Arc::clone(&shared),

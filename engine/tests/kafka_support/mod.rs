@@ -6,13 +6,10 @@
 #![allow(dead_code)]
 
 use helixflow_engine::engine::{Engine, EngineSpec};
-use helixflow_engine::kafka_health::partition_lags;
-use helixflow_engine::rejects::RejectLog;
+use helixflow_engine::kafka_health::lags_now;
 use helixflow_engine::replay::{replay, ReplaySpec};
 use helixflow_operators::rows::ViewName;
-use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::write_view_file;
-use helixflow_sources::feed::{EpochClock, EpochPolicy};
 use helixflow_sources::kafka::produce::{Compression, EventProducer, ProduceSettings};
 use helixflow_types::topology::{KafkaTopics, Topology, VIEW_NAMES};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -132,11 +129,7 @@ pub fn kafka_topology(topics: &KafkaTopics, group: &str, extra: &str) -> Topolog
 pub fn start(topology: &Topology, workers: usize) -> Engine {
     Engine::start(EngineSpec {
         workers,
-        views: ViewSet::all(),
-        sources: topology.sources.clone(),
-        epochs: EpochPolicy::Clock(EpochClock::new(topology.engine.epoch)),
-        rejects: RejectLog::default(),
-        feed_capacity: 64,
+        ..EngineSpec::streaming(topology)
     })
     .expect("engine starts")
 }
@@ -144,12 +137,8 @@ pub fn start(topology: &Topology, workers: usize) -> Engine {
 /// Messages the views reflect, summed over every partition of the engine's
 /// Kafka sources (fresh topics start at offset 0).
 pub fn visible_messages(engine: &Engine) -> i64 {
-    let (as_of, _) = engine.shared.complete();
-    let positions = engine.shared.feed.positions_at(as_of);
-    engine
-        .kafka
+    lags_now(&engine.shared, &engine.kafka)
         .iter()
-        .flat_map(|k| partition_lags(k, &positions))
         .map(|p| p.visible)
         .sum()
 }

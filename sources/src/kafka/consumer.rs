@@ -41,6 +41,8 @@ pub(crate) struct ConsumerThread {
     pub(crate) hooks: EngineHooks,
     pub(crate) status: Arc<KafkaStatus>,
     pub(crate) dead_letter: Option<Arc<DeadLetterProducer>>,
+    /// The source's name, for the chunks' `origin`.
+    pub(crate) origin: Arc<str>,
 }
 
 /// The chunk being filled.
@@ -148,7 +150,7 @@ impl ConsumerThread {
             source: 0,
             epoch: p.epoch,
             first_line: 0,
-            origin: Arc::clone(&self.topics.topics[0].0),
+            origin: Arc::clone(&self.origin),
             data: p.data,
             records: Some(Records {
                 metas: p.metas,

@@ -139,6 +139,7 @@ pub fn run(
             hooks: hooks.clone(),
             status: Arc::clone(&status),
             dead_letter: dead_letter.clone(),
+            origin: Arc::from(config.name.as_str()),
         };
         threads.push(
             std::thread::Builder::new()

@@ -42,11 +42,11 @@ pub struct KafkaStatus {
     down: AtomicBool,
     setup: Mutex<Option<String>>,
     /// Rejected messages forwarded to the dead-letter topic and acknowledged.
-    pub dead_lettered: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
     /// Dead-letter deliveries that failed for good.
-    pub dead_letter_failures: AtomicU64,
+    pub(crate) dead_letter_failures: AtomicU64,
     /// Offset commits that failed (retried at the next interval).
-    pub commit_failures: AtomicU64,
+    pub(crate) commit_failures: AtomicU64,
 }
 
 impl KafkaStatus {
@@ -167,8 +167,18 @@ impl KafkaStatus {
             .any(|p| p.recovery_point > 0 && p.consumed < p.recovery_point)
     }
 
-    /// Total dead-letter forwards acknowledged.
+    /// Dead-letter forwards acknowledged.
     pub fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
+    }
+
+    /// Dead-letter forwards that failed for good.
+    pub fn dead_letter_failures(&self) -> u64 {
+        self.dead_letter_failures.load(Ordering::Relaxed)
+    }
+
+    /// Offset commits that failed (each retried at the next interval).
+    pub fn commit_failures(&self) -> u64 {
+        self.commit_failures.load(Ordering::Relaxed)
     }
 }
