@@ -60,22 +60,6 @@ impl StatusContext {
 
 impl ClientContext for StatusContext {
     fn stats(&self, statistics: Statistics) {
-        // Only learned brokers count (not bootstrap or logical entries such as
-        // the group coordinator, which may look UP meanwhile). A broker UP means
-        // the cluster answers; none up means it does not. Statistics repeat
-        // every interval, so a report that arrives out of date is corrected
-        // by the next one.
-        let known: Vec<_> = statistics
-            .brokers
-            .values()
-            .filter(|b| b.nodeid >= 0 && b.source == "learned")
-            .collect();
-        if known.iter().any(|b| b.state == "UP") {
-            self.status.broker_ok();
-        } else if let Some(b) = known.first() {
-            self.status
-                .broker_error(format!("no broker is up ({} is {})", b.name, b.state));
-        }
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
                 if partition >= 0 && p.hi_offset >= 0 {

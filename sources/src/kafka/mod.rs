@@ -116,7 +116,6 @@ pub fn run(
     else {
         return Ok(());
     };
-    drop(probe);
     for (p, c) in plan.iter().zip(&committed) {
         status.assign(&topics.topics[usize::from(p.topic)].0, p.partition, *c);
     }
@@ -148,6 +147,7 @@ pub fn run(
                 .map_err(|_| KafkaSourceError::Panicked)?,
         );
     }
+    watch_brokers(&probe, &topics.topics[0].0, &threads, &status);
     let mut first_error = None;
     for t in threads {
         let result = t.join().unwrap_or(Err(KafkaSourceError::Panicked));
@@ -161,6 +161,32 @@ pub fn run(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// How often the supervisor asks the cluster whether it answers.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// While the consumer threads run, asks the cluster for a topic's metadata
+/// every [`PROBE_EVERY`]: the answer (or its absence) is the source's broker
+/// state. librdkafka's error events alone are not enough: it reports an
+/// outage once, and not at all for some ways of going away.
+fn watch_brokers(
+    probe: &BaseConsumer<StatusContext>,
+    topic: &str,
+    threads: &[std::thread::JoinHandle<Result<(), KafkaSourceError>>],
+    status: &KafkaStatus,
+) {
+    let mut next = Instant::now();
+    while !threads.iter().all(|t| t.is_finished()) {
+        if Instant::now() >= next {
+            match probe.fetch_metadata(Some(topic), PROBE_EVERY) {
+                Ok(_) => status.broker_ok(),
+                Err(e) => status.broker_error(format!("brokers do not answer: {e}")),
+            }
+            next = Instant::now() + PROBE_EVERY;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// An attempt that may fail for good (`Err`) or for now (`Ok(Err)`: retry).
