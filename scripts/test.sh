@@ -32,11 +32,16 @@ HELIXFLOW_KAFKA_BROKERS="$(scripts/services/kafka.sh status)"
 export HELIXFLOW_KAFKA_BROKERS
 echo "== services: kafka at $HELIXFLOW_KAFKA_BROKERS (log: $(scripts/services/kafka.sh log))"
 
-if ! cargo test --workspace --all-targets; then
-  echo "== tests failed; the broker log's last lines:" >&2
-  tail -n 60 "$(scripts/services/kafka.sh log)" >&2 || true
+test_log="$(mktemp)"
+if ! cargo test --workspace --all-targets 2>&1 | tee "$test_log"; then
+  echo "== tests failed; the broker log's last warnings and errors:" >&2
+  grep -E "\] (WARN|ERROR) " "$(scripts/services/kafka.sh log)" | tail -n 20 >&2 || true
+  echo "== why each failing test failed:" >&2
+  grep -A 4 "panicked at" "$test_log" >&2 || true
+  rm -f "$test_log"
   exit 1
 fi
+rm -f "$test_log"
 cargo test --workspace --doc
 
 echo "== independent contract check (scripts/check/contract_oracle.py)"

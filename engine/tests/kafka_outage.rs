@@ -14,12 +14,16 @@ mod kafka_support;
 
 use common::test_lines;
 use kafka_support::*;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn kafka_sh(action: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/services/kafka.sh");
-    let status = Command::new(script).arg(action).status().unwrap();
+    // Read at run time: a build cache shared between checkouts can hold a
+    // test binary compiled in another directory.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let script = Path::new(&manifest).join("../scripts/services/kafka.sh");
+    let status = Command::new(&script).arg(action).status().unwrap();
     assert!(status.success(), "kafka.sh {action} failed");
 }
 
