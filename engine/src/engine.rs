@@ -1,15 +1,17 @@
 //! Starting and stopping an engine: the shared state, the source threads,
 //! the timely workers, and (if asked) the API server.
 
+use crate::db_sinks::{written_epoch, DbSinks};
 use crate::rejects::RejectLog;
 use crate::shared::Shared;
 use crate::worker::run_worker;
-use helixflow_operators::views::ViewSet;
+use helixflow_operators::views::{ViewExports, ViewSet};
+use helixflow_sinks::runner::{SinkError, SinkStatus};
 use helixflow_sources::feed::{EpochClock, EpochPolicy, Feed};
 use helixflow_sources::file::{FileProgress, FileSource};
 use helixflow_sources::generator::{Generator, GeneratorSettings};
 use helixflow_sources::kafka::{self, EngineHooks, KafkaStatus};
-use helixflow_types::topology::{SourceConfig, Topology};
+use helixflow_types::topology::{SinkConfig, SourceConfig, Topology};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,6 +30,9 @@ pub struct EngineSpec {
     pub rejects: RejectLog,
     /// Chunks in flight between sources and workers.
     pub feed_capacity: usize,
+    /// Sinks; the database ones (ClickHouse, Neo4j) are started with the
+    /// engine, and Kafka offsets wait for them.
+    pub sinks: Vec<SinkConfig>,
 }
 
 /// A running engine.
@@ -38,6 +43,9 @@ pub struct Engine {
     pub file_progress: Arc<FileProgress>,
     /// State of each Kafka source (offsets, lag, brokers).
     pub kafka: Vec<Arc<KafkaStatus>>,
+    /// State of each database sink (written epochs, backlog, errors).
+    pub sinks: Vec<Arc<SinkStatus>>,
+    db_sinks: Option<DbSinks>,
     sources: Vec<JoinHandle<Result<(), String>>>,
     workers: Option<timely::communication::initialize::WorkerGuards<()>>,
 }
@@ -48,6 +56,9 @@ pub enum StartError {
     /// Timely refused the configuration.
     #[error("cannot start {workers} workers: {message}")]
     Workers { workers: usize, message: String },
+    /// A sink could not start.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
 }
 
 impl EngineSpec {
@@ -61,6 +72,7 @@ impl EngineSpec {
             epochs: EpochPolicy::Clock(EpochClock::new(topology.engine.epoch)),
             rejects: RejectLog::default(),
             feed_capacity: 64,
+            sinks: topology.sinks.clone(),
         }
     }
 }
@@ -82,6 +94,7 @@ impl Engine {
             })
             .collect();
         let (shared, inboxes) = Shared::new(spec.workers, feed, spec.rejects);
+        let db_sinks = DbSinks::start(&spec.sinks, spec.workers, &shared)?;
         let file_progress = Arc::new(FileProgress::default());
         let mut sources = Vec::new();
         let mut kafka = Vec::new();
@@ -132,9 +145,12 @@ impl Engine {
                             let shared = Arc::clone(&shared);
                             Arc::new(move || shared.shutdown.load(Ordering::Relaxed))
                         },
+                        // Offsets are committed only for epochs every view
+                        // reflects and every database sink has written.
                         absorbed: {
                             let shared = Arc::clone(&shared);
-                            Arc::new(move || shared.complete().0)
+                            let sinks = db_sinks.status.clone();
+                            Arc::new(move || shared.complete().0.min(written_epoch(&sinks)))
                         },
                     };
                     let name = k.name.clone();
@@ -148,6 +164,7 @@ impl Engine {
         let inboxes = std::sync::Mutex::new(inboxes.into_iter().map(Some).collect::<Vec<_>>());
         let worker_shared = Arc::clone(&shared);
         let views = spec.views;
+        let exports = db_sinks.exports.clone();
         let config = timely::Config::process(spec.workers);
         let workers = timely::execute(config, move |worker| {
             let inbox = inboxes
@@ -155,7 +172,11 @@ impl Engine {
                 .ok()
                 .and_then(|mut v| v.get_mut(worker.index()).and_then(Option::take));
             if let Some(inbox) = inbox {
-                run_worker(worker, Arc::clone(&worker_shared), views, inbox);
+                let exports = ViewExports {
+                    worker: worker.index(),
+                    ..exports.clone()
+                };
+                run_worker(worker, Arc::clone(&worker_shared), views, inbox, exports);
             }
         })
         .map_err(|message| StartError::Workers {
@@ -166,6 +187,8 @@ impl Engine {
             shared,
             file_progress,
             kafka,
+            sinks: db_sinks.status.clone(),
+            db_sinks: Some(db_sinks),
             sources,
             workers: Some(workers),
         })
@@ -179,6 +202,23 @@ impl Engine {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Waits until every database sink has written everything the views
+    /// reflect now (false if `timeout` passes first).
+    pub fn wait_sinks_written(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let (readable, closed) = self.shared.complete();
+            let written = written_epoch(&self.sinks);
+            if written >= readable || (closed && written == helixflow_operators::Time::MAX) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 
@@ -209,6 +249,10 @@ impl Engine {
                     first_error.get_or_insert(format!("a worker failed: {e}"));
                 }
             }
+        }
+        // The workers are gone: the sinks write what they hold, then stop.
+        if let Some(mut sinks) = self.db_sinks.take() {
+            sinks.stop();
         }
         first_error.map_or(Ok(()), Err)
     }

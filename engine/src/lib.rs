@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`engine`] | starting/stopping sources, workers and their shared state |
+//! | [`db_sinks`] | database sinks (ClickHouse, Neo4j): runner threads and the views' fan-out to them |
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
 //! | [`worker`] | one timely worker: dataflow, compaction, answering reads |
 //! | [`ingest`] | the source operator: feed chunks → decoded facts |
@@ -14,6 +15,7 @@
 //! | [`produce`] | sending a JSONL file or generated traffic to the Kafka topics |
 //! | [`generate`] | writing generated traffic to a JSONL file |
 
+pub mod db_sinks;
 pub mod engine;
 pub mod generate;
 pub mod ingest;

@@ -105,6 +105,7 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
         epochs: EpochPolicy::Lines(spec.epoch_lines),
         rejects,
         feed_capacity: 4 * spec.workers.max(1),
+        sinks: Vec::new(),
     })?;
     let shared = Arc::clone(&engine.shared);
     loop {

@@ -11,8 +11,9 @@ use helixflow_operators::intern::Interner;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::write_view_file;
+use helixflow_sinks::runner::SinkStatus;
 use helixflow_sources::kafka::KafkaStatus;
-use helixflow_types::topology::{SinkConfig, Topology};
+use helixflow_types::topology::{FilesSinkConfig, SinkConfig, Topology};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -284,10 +285,15 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
         ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
             .context("installing the Ctrl-C handler")?;
     }
+    let sink_status = engine.sinks.clone();
     let stop_sinks = Arc::new(AtomicBool::new(false));
     let sinks: Vec<_> = topology
         .sinks
         .iter()
+        .filter_map(|s| match s {
+            SinkConfig::Files(f) => Some(f),
+            _ => None,
+        })
         .map(|s| {
             spawn_files_sink(
                 s.clone(),
@@ -311,7 +317,7 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
         if !status_every.is_zero() && last_status.elapsed() >= status_every {
             let valid = shared.valid.load(Ordering::Relaxed);
             let rate = (valid - last_valid) as f64 / last_status.elapsed().as_secs_f64();
-            eprintln!("{}", status_line(&reader, rate));
+            eprintln!("{}", status_line(&reader, &sink_status, rate));
             last_valid = valid;
             last_status = Instant::now();
         }
@@ -326,17 +332,37 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
         // A sink thread that panicked has already reported through its own output.
         let _ = s.join();
     }
-    eprintln!("{}", status_line(&reader, 0.0));
+    eprintln!("{}", status_line(&reader, &sink_status, 0.0));
     if let Some(api) = api {
         api.stop();
     }
     drop(reader);
     drop(shared);
     engine.shutdown().map_err(anyhow::Error::msg)?;
+    for s in &sink_status {
+        eprintln!("{}", sink_part(s));
+    }
     failure.map_or(Ok(()), Err)
 }
 
-fn status_line(reader: &EngineReader, rate: f64) -> String {
+/// One database sink's state for the status line.
+fn sink_part(s: &SinkStatus) -> String {
+    let problem = s
+        .problem()
+        .map(|p| format!(", DOWN: {p}"))
+        .unwrap_or_default();
+    format!(
+        "sink `{}` ({}): {} rows in {} batches, {} pending, {} failed writes{problem}",
+        s.name,
+        s.kind,
+        s.rows_written(),
+        s.batches_written(),
+        s.pending(),
+        s.failures()
+    )
+}
+
+fn status_line(reader: &EngineReader, sinks: &[Arc<SinkStatus>], rate: f64) -> String {
     let s = &reader.shared;
     let (as_of, _) = s.complete();
     let mut sizes = Vec::new();
@@ -351,8 +377,12 @@ fn status_line(reader: &EngineReader, rate: f64) -> String {
         .iter()
         .map(|k| format!(" | {}", kafka_health::status_part(k, &positions)))
         .collect();
+    let sinks: String = sinks
+        .iter()
+        .map(|k| format!(" | {}", sink_part(k)))
+        .collect();
     format!(
-        "status: {:.0} events/s, {} valid, {} rejected, {} duplicates, epoch {}, backlog {} chunks{kafka} | {}",
+        "status: {:.0} events/s, {} valid, {} rejected, {} duplicates, epoch {}, backlog {} chunks{kafka}{sinks} | {}",
         rate,
         s.valid.load(Ordering::Relaxed),
         s.rejects.total(),
@@ -364,14 +394,13 @@ fn status_line(reader: &EngineReader, rate: f64) -> String {
 }
 
 fn spawn_files_sink(
-    config: SinkConfig,
+    files: FilesSinkConfig,
     reader: Arc<EngineReader>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let SinkConfig::Files(files) = &config;
-        let views: Vec<ViewName> = config
+        let views: Vec<ViewName> = SinkConfig::Files(files.clone())
             .view_names()
             .into_iter()
             .filter_map(ViewName::parse)

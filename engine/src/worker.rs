@@ -5,7 +5,7 @@
 use crate::ingest::ingest;
 use crate::shared::{Shared, WorkerQuery};
 use crossbeam_channel::Receiver;
-use helixflow_operators::views::{build_views, ViewSet};
+use helixflow_operators::views::{build_views, ViewExports, ViewSet};
 use helixflow_operators::Time;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,12 +19,13 @@ pub fn run_worker(
     shared: Arc<Shared>,
     views: ViewSet,
     inbox: Receiver<WorkerQuery>,
+    exports: ViewExports,
 ) {
     let index = worker.index();
     let probe = ProbeHandle::new();
     let mut traces = worker.dataflow::<Time, _, _>(|scope| {
         let candidates = ingest(scope, Arc::clone(&shared));
-        build_views(candidates, views, &shared.dedup, &probe)
+        build_views(candidates, views, &shared.dedup, &probe, &exports)
     });
     let mut compacted: Time = 0;
     while !shared.shutdown.load(Ordering::Relaxed) {
@@ -44,8 +45,14 @@ pub fn run_worker(
             }
         }
     }
-    // Unbounded sources (generator, followed files) never close their input:
-    // drop the dataflow rather than wait for it to complete.
+    // A closed input (finished files): let the dataflow run to completion,
+    // so the sinks' export operators see the final frontier and hand over
+    // their last changes. Unbounded sources (Kafka, generator, followed
+    // files) never close their input: drop the dataflow rather than wait.
+    if traces.upper().is_none() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while worker.step() && std::time::Instant::now() < deadline {}
+    }
     drop(traces);
     for id in worker.installed_dataflows() {
         worker.drop_dataflow(id);

@@ -48,6 +48,7 @@ fn api_serves_consistent_views_pages_and_errors() {
         epochs: EpochPolicy::Clock(EpochClock::new(Duration::from_millis(5))),
         rejects: RejectLog::default(),
         feed_capacity: 8,
+        sinks: Vec::new(),
     })
     .unwrap();
     engine.wait_complete();

@@ -71,6 +71,7 @@ fn appended_lines_become_visible() {
         epochs: EpochPolicy::Clock(EpochClock::new(Duration::from_millis(5))),
         rejects: RejectLog::default(),
         feed_capacity: 8,
+        sinks: Vec::new(),
     })
     .unwrap();
     let first = wait_for(&engine, 10);

@@ -14,9 +14,11 @@
 //! | [`latest`] | latest event per key: the `entities` and `relationships` views |
 //! | [`reduce_view`] | the arrange-and-reduce shape every keyed view shares |
 //! | [`views`] | wiring all of the above; reading traces at a consistent time |
+//! | [`changes`] | per-view change streams (upserts and deletes of keys) for sinks |
 //! | [`rows`] | view names, key fields, rows read from one worker |
 //! | [`render`] | rows → sorted, paged JSON lines |
 
+pub mod changes;
 pub mod conversation_snapshots;
 pub mod debate_stats;
 pub mod dedup;

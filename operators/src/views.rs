@@ -6,6 +6,7 @@
 //! [`ViewTraces`]: the API, the sinks and `replay` read those traces (never a
 //! copy of the data) through [`ViewTraces::read`].
 
+use crate::changes::{export_keyed, export_pairs, Publish};
 use crate::conversation_snapshots::{
     conversation_items, conversation_snapshots, ConversationTrace,
 };
@@ -103,6 +104,7 @@ pub fn build_views<'s>(
     enabled: ViewSet,
     stats: &KindStats,
     probe: &ProbeHandle<Time>,
+    exports: &ViewExports,
 ) -> ViewTraces {
     let mut parts = candidates
         .partition(6, |c| (c.fact.kind_index(), c))
@@ -118,17 +120,80 @@ pub fn build_views<'s>(
 
     let items = conversation_items(messages);
     let on = |v: ViewName| enabled.contains(v);
+    macro_rules! keyed {
+        ($view:expr, $arranged:expr, $wrap:path) => {{
+            let arranged = $arranged;
+            if let Some(publish) = exports.to($view) {
+                export_keyed(&arranged, $view, exports.worker, $wrap, publish);
+            }
+            probed(arranged, probe)
+        }};
+    }
     ViewTraces {
-        conversation_snapshots: on(ViewName::ConversationSnapshots)
-            .then(|| probed(conversation_snapshots(items.clone()), probe)),
-        entity_cooccurrence: on(ViewName::EntityCooccurrence)
-            .then(|| probed(entity_cooccurrence(memberships(items)), probe)),
-        provider_stats: on(ViewName::ProviderStats).then(|| probed(provider_stats(calls), probe)),
-        memory_state: on(ViewName::MemoryState).then(|| probed(memory_state(memory), probe)),
-        debate_stats: on(ViewName::DebateStats).then(|| probed(debate_stats(rounds), probe)),
-        entities: on(ViewName::Entities).then(|| probed(entities(entity_updates), probe)),
-        relationships: on(ViewName::Relationships)
-            .then(|| probed(relationships(relationship_updates), probe)),
+        conversation_snapshots: on(ViewName::ConversationSnapshots).then(|| {
+            keyed!(
+                ViewName::ConversationSnapshots,
+                conversation_snapshots(items.clone()),
+                ViewPart::Conversations
+            )
+        }),
+        entity_cooccurrence: on(ViewName::EntityCooccurrence).then(|| {
+            let arranged = entity_cooccurrence(memberships(items));
+            if let Some(publish) = exports.to(ViewName::EntityCooccurrence) {
+                export_pairs(&arranged, exports.worker, publish);
+            }
+            probed(arranged, probe)
+        }),
+        provider_stats: on(ViewName::ProviderStats).then(|| {
+            keyed!(
+                ViewName::ProviderStats,
+                provider_stats(calls),
+                ViewPart::ProviderStats
+            )
+        }),
+        memory_state: on(ViewName::MemoryState).then(|| {
+            keyed!(
+                ViewName::MemoryState,
+                memory_state(memory),
+                ViewPart::Memory
+            )
+        }),
+        debate_stats: on(ViewName::DebateStats).then(|| {
+            keyed!(
+                ViewName::DebateStats,
+                debate_stats(rounds),
+                ViewPart::Debates
+            )
+        }),
+        entities: on(ViewName::Entities).then(|| {
+            keyed!(
+                ViewName::Entities,
+                entities(entity_updates),
+                ViewPart::Entities
+            )
+        }),
+        relationships: on(ViewName::Relationships).then(|| {
+            keyed!(
+                ViewName::Relationships,
+                relationships(relationship_updates),
+                ViewPart::Relationships
+            )
+        }),
+    }
+}
+
+/// Which views one worker exports to sinks, and where.
+#[derive(Clone, Default)]
+pub struct ViewExports {
+    /// The worker building the dataflow.
+    pub worker: usize,
+    /// Per view (contract order): where its changes go, if any sink wants them.
+    pub publish: [Option<Publish>; 7],
+}
+
+impl ViewExports {
+    fn to(&self, view: ViewName) -> Option<Publish> {
+        self.publish[view as usize].clone()
     }
 }
 

@@ -1,7 +1,15 @@
-//! Sinks: where views go.
+//! Helixflow's sinks.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`files`] | a view as `DIR/{view}.jsonl`, sorted, replaced atomically |
+//! | [`files`] | view snapshots as JSONL files |
+//! | [`pending`] | a database sink's backlog: the latest change per key |
+//! | [`runner`] | the thread that batches, writes, retries and reports a database sink |
+//! | [`clickhouse`] | view tables in ClickHouse |
+//! | [`neo4j`] | the knowledge graph in Neo4j |
 
+pub mod clickhouse;
 pub mod files;
+pub mod neo4j;
+pub mod pending;
+pub mod runner;

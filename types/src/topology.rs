@@ -8,9 +8,11 @@
 //! laptop, CI and docker compose. `$${` writes a literal `${`.
 
 mod kafka;
+mod sinks;
 
 pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
 use serde::Deserialize;
+pub use sinks::{ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching, GRAPH_VIEWS, TABLE_VIEWS};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -206,6 +208,11 @@ fn expand_views(list: &[String]) -> Vec<&'static str> {
 pub enum SinkConfig {
     /// View snapshots as JSONL files.
     Files(FilesSinkConfig),
+    /// View tables in ClickHouse.
+    #[serde(rename = "clickhouse")]
+    ClickHouse(Box<ClickHouseSinkConfig>),
+    /// The knowledge graph in Neo4j.
+    Neo4j(Box<Neo4jSinkConfig>),
 }
 
 impl SinkConfig {
@@ -213,6 +220,8 @@ impl SinkConfig {
     pub fn name(&self) -> &str {
         match self {
             SinkConfig::Files(c) => &c.name,
+            SinkConfig::ClickHouse(c) => &c.name,
+            SinkConfig::Neo4j(c) => &c.name,
         }
     }
 
@@ -220,12 +229,16 @@ impl SinkConfig {
     pub fn view_names(&self) -> Vec<&'static str> {
         match self {
             SinkConfig::Files(c) => expand_views(&c.views),
+            SinkConfig::ClickHouse(c) => expand_views(&c.views),
+            SinkConfig::Neo4j(c) => expand_views(&c.views),
         }
     }
 
     fn views_field(&self) -> &[String] {
         match self {
             SinkConfig::Files(c) => &c.views,
+            SinkConfig::ClickHouse(c) => &c.views,
+            SinkConfig::Neo4j(c) => &c.views,
         }
     }
 }
@@ -446,13 +459,40 @@ impl Topology {
                     "enable the view or remove it from the sink",
                 ));
             }
-            let SinkConfig::Files(files) = s;
-            if files.interval.is_zero() {
-                return Err(invalid(
-                    &format!("{field}.interval"),
-                    "an interval of 0s".into(),
-                    "use e.g. `interval = \"10s\"`",
-                ));
+            match s {
+                SinkConfig::Files(files) => {
+                    if files.interval.is_zero() {
+                        return Err(invalid(
+                            &format!("{field}.interval"),
+                            "an interval of 0s".into(),
+                            "use e.g. `interval = \"10s\"`",
+                        ));
+                    }
+                }
+                SinkConfig::ClickHouse(c) => {
+                    check_sink_views(&field, s, &TABLE_VIEWS)
+                        .and_then(|()| check_batching(&field, &c.batching))
+                        .map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
+                    if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+                        return Err(invalid(
+                            &format!("{field}.url"),
+                            format!("{:?} is not an HTTP address", c.url),
+                            "use e.g. `url = \"http://127.0.0.1:8123\"`",
+                        ));
+                    }
+                }
+                SinkConfig::Neo4j(c) => {
+                    check_sink_views(&field, s, &GRAPH_VIEWS)
+                        .and_then(|()| check_batching(&field, &c.batching))
+                        .map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
+                    if !c.uri.contains("://") {
+                        return Err(invalid(
+                            &format!("{field}.uri"),
+                            format!("{:?} is not a Bolt address", c.uri),
+                            "use e.g. `uri = \"bolt://127.0.0.1:7687\"`",
+                        ));
+                    }
+                }
             }
         }
         if self.api.enabled && self.api.bind_addr().is_none() {
@@ -464,6 +504,27 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+/// A rejected field: (field, message, fix).
+type FieldError = (String, String, String);
+
+/// A database sink takes only the views it has a form for.
+fn check_sink_views(field: &str, sink: &SinkConfig, allowed: &[&str]) -> Result<(), FieldError> {
+    match sink.view_names().into_iter().find(|v| !allowed.contains(v)) {
+        Some(v) => Err((
+            format!("{field}.views"),
+            format!("this sink has no table or graph form for view `{v}`"),
+            format!("list only views among {}", allowed.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check_batching(field: &str, batching: &SinkBatching) -> Result<(), FieldError> {
+    batching
+        .validate()
+        .map_err(|(f, m, fix)| (format!("{field}.batching.{f}"), m, fix.to_owned()))
 }
 
 fn check_view_list(list: &[String]) -> Result<(), (String, String)> {

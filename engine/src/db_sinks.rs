@@ -1,0 +1,165 @@
+//! Starting the database sinks of a topology (ClickHouse, Neo4j): one runner
+//! thread each, fed by the views' export operators through a bounded
+//! channel, and the per-view fan-out the workers publish to.
+
+use crate::shared::Shared;
+use helixflow_operators::changes::{Publish, ViewChanges};
+use helixflow_operators::render::{render, Selection};
+use helixflow_operators::rows::{ViewName, ViewPart};
+use helixflow_operators::views::ViewExports;
+use helixflow_operators::Time;
+use helixflow_sinks::clickhouse::ClickHouseWriter;
+use helixflow_sinks::neo4j::Neo4jWriter;
+use helixflow_sinks::pending::{Renderer, Row};
+use helixflow_sinks::runner::{SinkError, SinkRunner, SinkStatus};
+use helixflow_types::topology::SinkConfig;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Messages in flight from the workers to one sink.
+const CHANNEL_CAPACITY: usize = 256;
+
+/// How long a stopping sink keeps retrying its last writes.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The running database sinks of an engine.
+pub struct DbSinks {
+    /// Each sink's state.
+    pub status: Vec<Arc<SinkStatus>>,
+    /// Where each view's changes go (cloned into every worker).
+    pub exports: ViewExports,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// True for the sinks that take change streams (not the files sink).
+pub fn is_database_sink(config: &SinkConfig) -> bool {
+    !matches!(config, SinkConfig::Files(_))
+}
+
+fn renderer(shared: &Arc<Shared>) -> Renderer {
+    let shared = Arc::clone(shared);
+    Arc::new(move |part: ViewPart| {
+        let mut out = Vec::new();
+        // Writing to memory cannot fail.
+        let _ = render(part, &shared.ids, &Selection::default(), &mut out);
+        out.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| serde_json::from_slice::<Row>(l).ok())
+            .collect()
+    })
+}
+
+impl DbSinks {
+    /// Starts a runner per database sink in `configs`.
+    pub fn start(
+        configs: &[SinkConfig],
+        workers: usize,
+        shared: &Arc<Shared>,
+    ) -> Result<DbSinks, SinkError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut senders: Vec<Vec<crossbeam_channel::Sender<ViewChanges>>> = vec![Vec::new(); 7];
+        let mut status = Vec::new();
+        let mut threads = Vec::new();
+        for config in configs.iter().filter(|c| is_database_sink(c)) {
+            let views: Vec<ViewName> = config
+                .view_names()
+                .into_iter()
+                .filter_map(ViewName::parse)
+                .collect();
+            let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
+            for v in &views {
+                senders[*v as usize].push(tx.clone());
+            }
+            let (kind, batching) = match config {
+                SinkConfig::ClickHouse(c) => ("clickhouse", c.batching.clone()),
+                SinkConfig::Neo4j(c) => ("neo4j", c.batching.clone()),
+                SinkConfig::Files(_) => continue,
+            };
+            let sink_status = Arc::new(SinkStatus::new(config.name(), kind));
+            status.push(Arc::clone(&sink_status));
+            let runner = SinkRunner {
+                batching,
+                views: views.clone(),
+                workers,
+                changes: rx,
+                render: renderer(shared),
+                status: sink_status,
+                stop: Arc::clone(&stop),
+                stop_grace: STOP_GRACE,
+            };
+            let name = format!("sink-{}", config.name());
+            let thread = match config {
+                SinkConfig::ClickHouse(c) => {
+                    let writer = ClickHouseWriter::new(c, views)?;
+                    std::thread::Builder::new()
+                        .name(name)
+                        .spawn(move || runner.run(writer))
+                }
+                SinkConfig::Neo4j(c) => {
+                    let writer = Neo4jWriter::new(c)?;
+                    std::thread::Builder::new()
+                        .name(name)
+                        .spawn(move || runner.run(writer))
+                }
+                SinkConfig::Files(_) => continue,
+            }
+            .map_err(|e| SinkError::new(format!("starting sink `{}`", config.name()), e))?;
+            threads.push(thread);
+        }
+        let mut exports = ViewExports::default();
+        for (i, targets) in senders.into_iter().enumerate() {
+            if !targets.is_empty() {
+                exports.publish[i] = Some(fan_out(targets, Arc::clone(shared)));
+            }
+        }
+        Ok(DbSinks {
+            status,
+            exports,
+            stop,
+            threads,
+        })
+    }
+
+    /// Tells the runners to write what they hold and stop; waits for them.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            // A runner that panicked has nothing more to write.
+            let _ = t.join();
+        }
+    }
+}
+
+/// The latest epoch every sink has written (`Time::MAX` with no sink).
+pub fn written_epoch(sinks: &[Arc<SinkStatus>]) -> Time {
+    sinks
+        .iter()
+        .map(|s| s.written_frontier().saturating_sub(1))
+        .min()
+        .unwrap_or(Time::MAX)
+}
+
+/// Sends a view's changes to every sink that takes the view, waiting while
+/// a sink's channel is full (backpressure) unless the engine is stopping.
+fn fan_out(targets: Vec<crossbeam_channel::Sender<ViewChanges>>, shared: Arc<Shared>) -> Publish {
+    Arc::new(move |changes: ViewChanges| {
+        for tx in &targets {
+            let mut msg = changes.clone();
+            loop {
+                match tx.send_timeout(msg, Duration::from_millis(50)) {
+                    Ok(()) => break,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                        if shared.shutdown.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        msg = back;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => break,
+                }
+            }
+        }
+    })
+}

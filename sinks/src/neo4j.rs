@@ -1,0 +1,214 @@
+//! The Neo4j sink: the knowledge graph over Bolt.
+//!
+//! - `(:Entity {id, name, kind, properties, conversation_id, ts, event_id})`
+//!   from the `entities` view; an entity only mentioned (an endpoint of a
+//!   relationship or a co-occurring pair) is an `(:Entity {id})` node.
+//! - `(a)-[:RELATES {rel_type, weight, conversation_id, ts, event_id}]->(b)`
+//!   per `relationships` row (one edge per source, target and rel_type).
+//! - `(a)-[:CO_OCCURS {count}]->(b)` per `entity_cooccurrence` pair, `a < b`.
+//!
+//! Every write sets absolute values with `UNWIND $rows ... MERGE`, in one
+//! transaction per batch, so a retried or repeated batch changes nothing.
+//! A pair that disappears from the view loses its edge. A uniqueness
+//! constraint on `Entity.id` is created at start.
+
+use crate::pending::{Op, Row, RowChange};
+use crate::runner::{SinkError, SinkWriter};
+use helixflow_operators::rows::ViewName;
+use helixflow_types::topology::Neo4jSinkConfig;
+use neo4rs::{query, BoltList, BoltMap, BoltString, BoltType, ConfigBuilder, Graph};
+use serde_json::Value;
+
+const CONSTRAINT: &str =
+    "CREATE CONSTRAINT helixflow_entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE";
+
+const UPSERT_ENTITIES: &str = "UNWIND $rows AS row \
+     MERGE (e:Entity {id: row.entity_id}) \
+     SET e.name = row.name, e.kind = row.kind, e.properties = row.properties, \
+         e.conversation_id = row.conversation_id, e.ts = row.ts, e.event_id = row.event_id";
+const UPSERT_RELATIONSHIPS: &str = "UNWIND $rows AS row \
+     MERGE (a:Entity {id: row.source_id}) \
+     MERGE (b:Entity {id: row.target_id}) \
+     MERGE (a)-[r:RELATES {rel_type: row.rel_type}]->(b) \
+     SET r.weight = row.weight, r.conversation_id = row.conversation_id, \
+         r.ts = row.ts, r.event_id = row.event_id";
+const DELETE_RELATIONSHIPS: &str = "UNWIND $rows AS row \
+     MATCH (:Entity {id: row.source_id})-[r:RELATES {rel_type: row.rel_type}]->(:Entity {id: row.target_id}) \
+     DELETE r";
+const UPSERT_PAIRS: &str = "UNWIND $rows AS row \
+     MERGE (a:Entity {id: row.a}) \
+     MERGE (b:Entity {id: row.b}) \
+     MERGE (a)-[r:CO_OCCURS]->(b) \
+     SET r.count = row.count";
+const DELETE_PAIRS: &str = "UNWIND $rows AS row \
+     MATCH (:Entity {id: row.a})-[r:CO_OCCURS]->(:Entity {id: row.b}) \
+     DELETE r";
+/// Entity rows only ever change (the view keeps the latest update of an
+/// id); should one disappear, its node keeps its id and loses the fields.
+const DELETE_ENTITIES: &str = "UNWIND $rows AS row \
+     MATCH (e:Entity {id: row.entity_id}) \
+     REMOVE e.name, e.kind, e.properties, e.conversation_id, e.ts, e.event_id";
+
+/// Rows per `UNWIND` statement.
+const STATEMENT_ROWS: usize = 5_000;
+
+/// Writes the graph to one Neo4j database.
+pub struct Neo4jWriter {
+    uri: String,
+    user: String,
+    password: String,
+    graph: Option<Graph>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Neo4jWriter {
+    /// A writer for a sink's settings (credentials from the named environment variables).
+    pub fn new(config: &Neo4jSinkConfig) -> Result<Self, SinkError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| SinkError::new("starting the Neo4j client's runtime", e))?;
+        Ok(Neo4jWriter {
+            uri: config
+                .uri
+                .trim_start_matches("bolt://")
+                .trim_start_matches("neo4j://")
+                .to_owned(),
+            user: std::env::var(&config.user_env).unwrap_or_else(|_| "neo4j".into()),
+            password: std::env::var(&config.password_env).unwrap_or_default(),
+            graph: None,
+            runtime,
+        })
+    }
+
+    fn graph(&mut self) -> Result<Graph, SinkError> {
+        if let Some(g) = &self.graph {
+            return Ok(g.clone());
+        }
+        let config = ConfigBuilder::default()
+            .uri(&self.uri)
+            .user(&self.user)
+            .password(&self.password)
+            .max_connections(2)
+            .build()
+            .map_err(|e| SinkError::new(format!("configuring Bolt for {}", self.uri), e))?;
+        let graph = self
+            .runtime
+            .block_on(Graph::connect(config))
+            .map_err(|e| SinkError::new(format!("connecting to bolt://{}", self.uri), e))?;
+        self.graph = Some(graph.clone());
+        Ok(graph)
+    }
+}
+
+/// A JSON value as a Bolt value (objects become JSON strings: Neo4j
+/// properties cannot hold maps).
+fn bolt(v: &Value) -> BoltType {
+    match v {
+        Value::Null => BoltType::Null(neo4rs::BoltNull),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().unwrap_or(f64::NAN).into(),
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(a) => BoltType::List(BoltList::from(a.iter().map(bolt).collect::<Vec<_>>())),
+        Value::Object(_) => v.to_string().into(),
+    }
+}
+
+fn bolt_row(row: &Row, fields: &[&str]) -> BoltType {
+    let mut m = BoltMap::new();
+    for f in fields {
+        let value = row.get(*f).map_or(BoltType::Null(neo4rs::BoltNull), bolt);
+        m.put(BoltString::from(*f), value);
+    }
+    BoltType::Map(m)
+}
+
+/// The statement and the row fields it needs, for one view and op.
+fn statement(view: ViewName, op: Op) -> Option<(&'static str, &'static [&'static str])> {
+    const ENTITY: &[&str] = &[
+        "entity_id",
+        "name",
+        "kind",
+        "properties",
+        "conversation_id",
+        "ts",
+        "event_id",
+    ];
+    const RELATIONSHIP: &[&str] = &[
+        "source_id",
+        "target_id",
+        "rel_type",
+        "weight",
+        "conversation_id",
+        "ts",
+        "event_id",
+    ];
+    const PAIR: &[&str] = &["a", "b", "count"];
+    Some(match (view, op) {
+        (ViewName::Entities, Op::Upsert) => (UPSERT_ENTITIES, ENTITY),
+        (ViewName::Entities, Op::Delete) => (DELETE_ENTITIES, ENTITY),
+        (ViewName::Relationships, Op::Upsert) => (UPSERT_RELATIONSHIPS, RELATIONSHIP),
+        (ViewName::Relationships, Op::Delete) => (DELETE_RELATIONSHIPS, RELATIONSHIP),
+        (ViewName::EntityCooccurrence, Op::Upsert) => (UPSERT_PAIRS, PAIR),
+        (ViewName::EntityCooccurrence, Op::Delete) => (DELETE_PAIRS, PAIR),
+        _ => return None,
+    })
+}
+
+impl SinkWriter for Neo4jWriter {
+    fn prepare(&mut self) -> Result<(), SinkError> {
+        let graph = self.graph()?;
+        self.runtime
+            .block_on(graph.run(query(CONSTRAINT)))
+            .map_err(|e| SinkError::new("creating the Entity.id uniqueness constraint", e))
+    }
+
+    fn write(&mut self, _version: u64, changes: &[RowChange]) -> Result<(), SinkError> {
+        let graph = self.graph()?;
+        // Entities first (so their nodes exist with fields), then edges;
+        // deletes before upserts of the same view.
+        let order = [
+            (ViewName::Entities, Op::Delete),
+            (ViewName::Entities, Op::Upsert),
+            (ViewName::Relationships, Op::Delete),
+            (ViewName::Relationships, Op::Upsert),
+            (ViewName::EntityCooccurrence, Op::Delete),
+            (ViewName::EntityCooccurrence, Op::Upsert),
+        ];
+        let result = self.runtime.block_on(async {
+            let mut txn = graph
+                .start_txn()
+                .await
+                .map_err(|e| SinkError::new("starting a transaction", e))?;
+            for (view, op) in order {
+                let Some((text, fields)) = statement(view, op) else {
+                    continue;
+                };
+                let rows: Vec<BoltType> = changes
+                    .iter()
+                    .filter(|c| c.view == view && c.op == op)
+                    .map(|c| bolt_row(&c.row, fields))
+                    .collect();
+                for chunk in rows.chunks(STATEMENT_ROWS) {
+                    let q =
+                        query(text).param("rows", BoltType::List(BoltList::from(chunk.to_vec())));
+                    txn.run(q).await.map_err(|e| {
+                        SinkError::new(format!("writing {} {view} rows ({op:?})", chunk.len()), e)
+                    })?;
+                }
+            }
+            txn.commit()
+                .await
+                .map_err(|e| SinkError::new("committing the transaction", e))
+        });
+        if result.is_err() {
+            // Reconnect on the next attempt: the connection may be the problem.
+            self.graph = None;
+        }
+        result
+    }
+}

@@ -1,0 +1,241 @@
+//! The thread that drives one database sink: it takes the views' changes
+//! from the dataflow, keeps the latest change per key (see [`Pending`]),
+//! writes batches when they are big or old enough, retries failed writes
+//! with exponential backoff, and publishes how far the store is written so
+//! that Kafka offsets are committed only for what the store holds.
+//!
+//! Backpressure: while `max_pending_rows` keys wait, the runner stops taking
+//! changes; the bounded channel fills, the export operators block, and the
+//! dataflow and the sources wait with them. Nothing is dropped.
+
+use crate::pending::{Pending, Renderer, RowChange};
+use helixflow_operators::changes::ViewChanges;
+use helixflow_operators::rows::ViewName;
+use helixflow_operators::Time;
+use helixflow_types::topology::SinkBatching;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Why a write (or schema set-up) failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {detail}")]
+pub struct SinkError {
+    /// What was being done, e.g. `inserting 5000 rows into helixflow.provider_stats`.
+    pub what: String,
+    /// The server's or client's message.
+    pub detail: String,
+}
+
+impl SinkError {
+    /// An error while doing `what`.
+    pub fn new(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        SinkError {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A store the runner writes to.
+pub trait SinkWriter: Send + 'static {
+    /// Creates what the store needs (schema, constraints); retried until it succeeds.
+    fn prepare(&mut self) -> Result<(), SinkError>;
+    /// Writes every change, idempotently. `version` grows with every call.
+    fn write(&mut self, version: u64, changes: &[RowChange]) -> Result<(), SinkError>;
+}
+
+/// What one sink has done, for status lines, metrics and Kafka commits.
+pub struct SinkStatus {
+    /// The sink's name in the topology.
+    pub name: String,
+    /// `clickhouse` or `neo4j`.
+    pub kind: &'static str,
+    written: AtomicU64,
+    rows: AtomicU64,
+    batches: AtomicU64,
+    failures: AtomicU64,
+    pending: AtomicU64,
+    problem: Mutex<Option<String>>,
+}
+
+impl SinkStatus {
+    /// A sink that has written nothing yet.
+    pub fn new(name: &str, kind: &'static str) -> Self {
+        SinkStatus {
+            name: name.to_owned(),
+            kind,
+            written: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            problem: Mutex::new(None),
+        }
+    }
+
+    /// Every change at a time before this is in the store (`Time::MAX`: all of it).
+    pub fn written_frontier(&self) -> Time {
+        self.written.load(Ordering::Acquire)
+    }
+    /// Rows written (a retried row counts again).
+    pub fn rows_written(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+    /// Batches written.
+    pub fn batches_written(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+    /// Failed writes.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+    /// Changed keys waiting to be written.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+    /// Why the sink cannot write right now, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    fn set_problem(&self, p: Option<String>) {
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+}
+
+/// Everything a runner thread needs.
+pub struct SinkRunner {
+    pub batching: SinkBatching,
+    /// The views this sink receives.
+    pub views: Vec<ViewName>,
+    /// Worker count (each worker exports its own keys).
+    pub workers: usize,
+    pub changes: crossbeam_channel::Receiver<ViewChanges>,
+    pub render: Renderer,
+    pub status: Arc<SinkStatus>,
+    /// Set when the engine stops: write what is pending, then return.
+    pub stop: Arc<AtomicBool>,
+    /// How long a stopping sink keeps retrying its last writes.
+    pub stop_grace: Duration,
+}
+
+/// A write version: microseconds since the epoch, strictly increasing.
+fn next_version(last: u64) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    now.max(last + 1)
+}
+
+impl SinkRunner {
+    /// Runs until stopped and drained (or the stop grace runs out).
+    pub fn run(self, mut writer: impl SinkWriter) {
+        let status = &self.status;
+        let b = &self.batching;
+        let mut backoff = b.retry_initial;
+        // Schema first, retried like writes.
+        loop {
+            match writer.prepare() {
+                Ok(()) => break,
+                Err(e) => {
+                    status.failures.fetch_add(1, Ordering::Relaxed);
+                    status.set_problem(Some(format!("{e} (retrying in {backoff:?})")));
+                    if self.stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(b.retry_max);
+                }
+            }
+        }
+        status.set_problem(None);
+        backoff = b.retry_initial;
+        let mut frontiers: HashMap<(ViewName, usize), Time> = self
+            .views
+            .iter()
+            .flat_map(|v| (0..self.workers).map(move |w| ((*v, w), 0)))
+            .collect();
+        let mut pending = Pending::default();
+        let mut oldest: Option<Instant> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut version = 0u64;
+        let mut stop_deadline: Option<Instant> = None;
+        loop {
+            let stopping = self.stop.load(Ordering::Relaxed);
+            if stopping && stop_deadline.is_none() {
+                stop_deadline = Some(Instant::now() + self.stop_grace);
+            }
+            // Take changes while there is room (always when stopping: the
+            // dataflow is gone and the channel only drains).
+            if pending.len() < b.max_pending_rows || stopping {
+                let first = self.changes.recv_timeout(Duration::from_millis(5));
+                for c in first.into_iter().chain(self.changes.try_iter().take(4096)) {
+                    if let Some(f) = frontiers.get_mut(&(c.view, c.worker)) {
+                        *f = (*f).max(c.upper);
+                    }
+                    if !c.is_empty() {
+                        oldest.get_or_insert_with(Instant::now);
+                        pending.absorb(c, &self.render);
+                    }
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            status
+                .pending
+                .store(pending.len() as u64, Ordering::Relaxed);
+            let covered = frontiers.values().copied().min().unwrap_or(Time::MAX);
+            if pending.is_empty() {
+                status.written.fetch_max(covered, Ordering::AcqRel);
+                if stopping && self.changes.is_empty() {
+                    return;
+                }
+                if covered == Time::MAX {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                continue;
+            }
+            let due = pending.len() >= b.batch_rows
+                || oldest.is_some_and(|o| o.elapsed() >= b.flush_interval)
+                || stopping
+                || covered == Time::MAX;
+            if !due || retry_at.is_some_and(|r| Instant::now() < r) {
+                if stopping && stop_deadline.is_some_and(|d| Instant::now() >= d) {
+                    status.set_problem(Some(format!(
+                        "stopped with {} changed rows unwritten (their input offsets are not committed)",
+                        pending.len()
+                    )));
+                    return;
+                }
+                continue;
+            }
+            let batch = pending.take();
+            version = next_version(version);
+            match writer.write(version, &batch) {
+                Ok(()) => {
+                    status.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    status.batches.fetch_add(1, Ordering::Relaxed);
+                    status.written.fetch_max(covered, Ordering::AcqRel);
+                    status.set_problem(None);
+                    oldest = (!pending.is_empty()).then(Instant::now);
+                    backoff = b.retry_initial;
+                    retry_at = None;
+                }
+                Err(e) => {
+                    status.failures.fetch_add(1, Ordering::Relaxed);
+                    status.set_problem(Some(format!("{e} (retrying in {backoff:?})")));
+                    pending.restore(batch);
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(b.retry_max);
+                }
+            }
+            status
+                .pending
+                .store(pending.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
