@@ -24,13 +24,19 @@ cleanup() {
   [[ -n "${work:-}" ]] && rm -rf "$work"
 }
 trap cleanup EXIT
-if ! scripts/services/kafka.sh status >/dev/null 2>&1; then
-  scripts/services/kafka.sh start
-  started+=(kafka)
-fi
+for service in kafka clickhouse neo4j; do
+  if ! scripts/services/"$service".sh status >/dev/null 2>&1; then
+    scripts/services/"$service".sh start
+    started+=("$service")
+  fi
+done
 HELIXFLOW_KAFKA_BROKERS="$(scripts/services/kafka.sh status)"
 export HELIXFLOW_KAFKA_BROKERS
-echo "== services: kafka at $HELIXFLOW_KAFKA_BROKERS (log: $(scripts/services/kafka.sh log))"
+CLICKHOUSE_URL="$(scripts/services/clickhouse.sh status)"
+NEO4J_URI="$(scripts/services/neo4j.sh status)"
+export CLICKHOUSE_URL NEO4J_URI
+clickhouse_tcp_port="${CLICKHOUSE_TCP_PORT:-9000}"
+echo "== services: kafka at $HELIXFLOW_KAFKA_BROKERS, clickhouse at $CLICKHOUSE_URL, neo4j at $NEO4J_URI"
 
 test_log="$(mktemp)"
 if ! cargo test --workspace --all-targets 2>&1 | tee "$test_log"; then
@@ -58,10 +64,47 @@ for f in "$work"/w1/*.jsonl "$work"/w1/rejected.json; do
 done
 grep -q ": rejected (" "$work/w1.log"
 
-echo "== independent Kafka round trip (scripts/check/kafka_roundtrip.py, confluent-kafka)"
 # shellcheck source=check/python_env.sh
 source scripts/check/python_env.sh
+reset_sinks() {
+  scripts/services/clickhouse.sh reset >/dev/null
+  scripts/services/neo4j.sh reset >/dev/null 2>&1
+}
+
+echo "== sinks from files: ClickHouse and Neo4j read back by independent clients (scripts/check/sinks_check.py)"
+reset_sinks
+cat > "$work/sinks.toml" <<TOML
+version = 1
+name = "sinks-check"
+[engine]
+workers = 2
+epoch = "10ms"
+[[sources]]
+name = "events"
+kind = "file"
+paths = ["$work/events.jsonl"]
+[views]
+enabled = ["all"]
+[[sinks]]
+name = "analytics"
+kind = "clickhouse"
+url = "$CLICKHOUSE_URL"
+[[sinks]]
+name = "graph"
+kind = "neo4j"
+uri = "$NEO4J_URI"
+[api]
+enabled = false
+TOML
+RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
+"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI"
+echo "== the same run again: the stores must not change (idempotent writes)"
+RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
+"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI"
+
+echo "== independent Kafka round trip (scripts/check/kafka_roundtrip.py, confluent-kafka) into the sinks"
 scripts/services/kafka.sh reset
+reset_sinks
 count="$("$check_python" scripts/check/kafka_roundtrip.py produce "$HELIXFLOW_KAFKA_BROKERS" "$work/events.jsonl")"
 api_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 KAFKA_BROKERS="$HELIXFLOW_KAFKA_BROKERS" KAFKA_GROUP_ID="check-$$-$RANDOM" HELIXFLOW_API="127.0.0.1:$api_port" \
@@ -80,4 +123,5 @@ for f in "$work"/w1/*.jsonl; do
 done
 python3 scripts/check/contract_oracle.py "$work/kafka" "$work/events.jsonl"
 echo "kafka round trip: $count messages; REST views = replay, byte for byte"
-echo "oracle: 2 passed, 0 failed"
+"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI"
+echo "oracle: 2 passed, 0 failed; sinks: 3 checks passed"

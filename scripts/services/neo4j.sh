@@ -113,8 +113,9 @@ case "${1:-}" in
     "$check_python" - "$address" <<'PY'
 import sys
 from neo4j import GraphDatabase
-with GraphDatabase.driver(sys.argv[1], auth=None) as driver:
-    driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+with GraphDatabase.driver(sys.argv[1], auth=None) as driver, driver.session() as session:
+    # An auto-commit query: CALL ... IN TRANSACTIONS needs one.
+    session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
 PY
     echo "neo4j: every node and relationship deleted" ;;
   log) echo "$log" ;;

@@ -1,0 +1,154 @@
+"""Independent check of the database sinks: reads every view table back from
+ClickHouse with clickhouse-client (FINAL, tombstones filtered) and the graph
+from Neo4j with the official Python driver, and compares them row for row
+with the view files `helixflow replay` wrote.
+
+usage: sinks_check.py VIEW_DIR CLICKHOUSE_TCP_PORT BOLT_URI
+"""
+
+import datetime
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from neo4j import GraphDatabase
+
+TABLES = {
+    "conversation_snapshots": ["conversation_id"],
+    "provider_stats": ["provider", "model", "hour"],
+    "debate_stats": ["debate_id"],
+    "memory_state": ["memory_id"],
+}
+INTS = {"message_count", "user_messages", "assistant_messages", "total_tokens", "last_seq",
+        "entity_count", "calls", "errors", "tokens_in", "tokens_out", "latency_p50",
+        "latency_p95", "latency_p99", "rounds"}
+
+
+def millis(rfc3339):
+    t = datetime.datetime.strptime(rfc3339.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z"
+                                   if "." in rfc3339 else "%Y-%m-%dT%H:%M:%S%z")
+    return round(t.timestamp() * 1000)
+
+
+def same(a, b):
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def from_table(view, row):
+    """A ClickHouse row in the contract's form."""
+    out = {}
+    for k, v in row.items():
+        if k in ("_version", "_deleted"):
+            continue
+        if k in INTS:
+            v = int(v)
+        elif k in ("first_ts", "last_ts"):
+            v = datetime.datetime.fromtimestamp(int(v) / 1000, datetime.timezone.utc) \
+                .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        elif k == "hour":
+            v = v.replace(" ", "T") + "Z"
+        elif k in ("mean_score", "version"):
+            v = json.loads(v)
+        elif k == "consensus":
+            v = bool(v)
+        out[k] = v
+    return out
+
+
+def load(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def check_tables(view_dir, port):
+    failures = 0
+    for view, key in TABLES.items():
+        query = (f"SELECT * FROM (SELECT * FROM helixflow.{view} FINAL) WHERE _deleted = 0 "
+                 f"ORDER BY {', '.join(key)} FORMAT JSONEachRow")
+        text = subprocess.run(["clickhouse-client", "--port", str(port), "--query", query],
+                              check=True, capture_output=True, text=True).stdout
+        got = [from_table(view, json.loads(line)) for line in text.splitlines() if line]
+        want = load(view_dir / f"{view}.jsonl")
+        bad = [(w, g) for w, g in zip(want, got) if not same(w, g)]
+        if len(got) != len(want) or bad:
+            failures += 1
+            print(f"clickhouse {view}: {len(got)} rows, view has {len(want)}; "
+                  f"first difference: {bad[:1]}", file=sys.stderr)
+        else:
+            print(f"clickhouse {view}: {len(got)} rows = the view")
+    return failures
+
+
+def check_graph(view_dir, uri):
+    failures = 0
+    entities = {r["entity_id"]: r for r in load(view_dir / "entities.jsonl")}
+    rels = load(view_dir / "relationships.jsonl")
+    pairs = load(view_dir / "entity_cooccurrence.jsonl")
+    with GraphDatabase.driver(uri, auth=None) as driver:
+        nodes, _, _ = driver.execute_query("MATCH (e:Entity) RETURN e")
+        got_nodes = {n["e"]["id"]: dict(n["e"]) for n in nodes}
+        want_ids = set(entities) | {r["source_id"] for r in rels} | {r["target_id"] for r in rels} \
+            | {p["a"] for p in pairs} | {p["b"] for p in pairs}
+        wrong = []
+        for i, row in entities.items():
+            node = got_nodes.get(i, {})
+            expect = {"id": i, "name": row["name"], "kind": row["kind"], "ts": row["ts"],
+                      "event_id": row["event_id"]}
+            if "properties" in row:
+                expect["properties"] = json.dumps(row["properties"], separators=(",", ":"))
+            if "conversation_id" in row:
+                expect["conversation_id"] = row["conversation_id"]
+            if "properties" in node:
+                node = {**node, "properties": json.dumps(json.loads(node["properties"]), separators=(",", ":"))}
+            if node != expect:
+                wrong.append((expect, node))
+        if set(got_nodes) != want_ids or wrong:
+            failures += 1
+            print(f"neo4j Entity nodes: {len(got_nodes)}, expected {len(want_ids)}; "
+                  f"first wrong entity: {wrong[:1]}", file=sys.stderr)
+        else:
+            print(f"neo4j Entity nodes: {len(got_nodes)} = entities and every id mentioned")
+        edges, _, _ = driver.execute_query(
+            "MATCH (a:Entity)-[r:RELATES]->(b:Entity) RETURN a.id AS s, b.id AS t, r "
+            "ORDER BY s, t, r.rel_type")
+        got = sorted(({"source_id": e["s"], "target_id": e["t"], **{k: v for k, v in dict(e["r"]).items()}}
+                      for e in edges), key=lambda r: (r["source_id"], r["target_id"], r["rel_type"]))
+        want = [dict(r) for r in rels]
+        bad = [(w, g) for w, g in zip(want, got) if not same(w, g)]
+        if len(got) != len(want) or bad:
+            failures += 1
+            print(f"neo4j RELATES: {len(got)} edges, view has {len(want)}; first difference: {bad[:1]}",
+                  file=sys.stderr)
+        else:
+            print(f"neo4j RELATES: {len(got)} edges = the relationships view")
+        co, _, _ = driver.execute_query(
+            "MATCH (a:Entity)-[r:CO_OCCURS]->(b:Entity) RETURN a.id AS a, b.id AS b, r.count AS count")
+        got = sorted(((r["a"], r["b"], r["count"]) for r in co))
+        want = sorted(((p["a"], p["b"], p["count"]) for p in pairs))
+        if got != want:
+            failures += 1
+            diff = sorted(set(got) ^ set(want))[:3]
+            print(f"neo4j CO_OCCURS: {len(got)} edges, view has {len(want)}; differing: {diff}",
+                  file=sys.stderr)
+        else:
+            print(f"neo4j CO_OCCURS: {len(got)} edges = the entity_cooccurrence view")
+    return failures
+
+
+def main():
+    view_dir, port, uri = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    failures = check_tables(view_dir, port) + check_graph(view_dir, uri)
+    if failures:
+        sys.exit(f"sinks check: {failures} mismatches")
+    print("sinks check: ClickHouse tables and the Neo4j graph equal the views")
+
+
+if __name__ == "__main__":
+    main()
