@@ -26,7 +26,8 @@ cleanup() {
 trap cleanup EXIT
 for service in kafka clickhouse neo4j; do
   if ! scripts/services/"$service".sh status >/dev/null 2>&1; then
-    scripts/services/"$service".sh start
+    # A broker this script starts begins on empty storage (KAFKA_FRESH).
+    KAFKA_FRESH=1 scripts/services/"$service".sh start
     started+=("$service")
   fi
 done

@@ -2,6 +2,7 @@
 # A real Apache Kafka broker for tests and benchmarks, as a plain process.
 #
 #   scripts/services/kafka.sh start    fetch the jars (once), format, start, wait until ready
+#                                      (KAFKA_FRESH=1: on empty storage)
 #   scripts/services/kafka.sh stop     stop the broker (data is kept)
 #   scripts/services/kafka.sh status   print 127.0.0.1:PORT and exit 0 if it runs, else exit 1
 #   scripts/services/kafka.sh reset    delete and recreate the contract's topics
@@ -116,6 +117,12 @@ start() {
     return 1
   fi
   fetch_jars
+  if [[ "${KAFKA_FRESH:-0}" == 1 ]]; then
+    # Test runs start from empty storage: topics left by earlier runs would
+    # otherwise pile up and slow every later broker restart.
+    rm -rf "$data"
+    : > "$log"
+  fi
   write_config
   if [[ ! -f "$data/meta.properties" ]]; then
     java_run kafka.tools.StorageTool format --config "$props" \
@@ -130,7 +137,7 @@ start() {
   marker="$(wc -l < "$log" 2>/dev/null || echo 0)"
   nohup java "${java_opts[@]}" kafka.Kafka "$props" >> "$log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 1500); do
     if ! pid_alive "$pidfile"; then
       echo "kafka: the broker exited during start-up" >&2
       show_log_tail kafka "$log"
@@ -142,7 +149,7 @@ start() {
     fi
     sleep 0.2
   done
-  echo "kafka: not ready after 120 s" >&2
+  echo "kafka: not ready after 300 s" >&2
   show_log_tail kafka "$log"
   return 1
 }
