@@ -39,9 +39,30 @@ pub fn is_database_sink(config: &SinkConfig) -> bool {
     !matches!(config, SinkConfig::Files(_))
 }
 
+/// Contract rows of a change message. Pairs are oriented by string
+/// directly (`render` would rank every interned id per message, which a
+/// message of a few pairs does not need); keyed views use `render`.
 fn renderer(shared: &Arc<Shared>) -> Renderer {
     let shared = Arc::clone(shared);
     Arc::new(move |part: ViewPart| {
+        if let ViewPart::Cooccurrence(pairs) = part {
+            return pairs
+                .into_iter()
+                .map(|((a, b), count)| {
+                    let (a, b) = (shared.ids.resolve(a), shared.ids.resolve(b));
+                    let (a, b) = if a.as_bytes() <= b.as_bytes() {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
+                    let mut row = Row::new();
+                    row.insert("a".into(), a.into());
+                    row.insert("b".into(), b.into());
+                    row.insert("count".into(), count.into());
+                    row
+                })
+                .collect();
+        }
         let mut out = Vec::new();
         // Writing to memory cannot fail.
         let _ = render(part, &shared.ids, &Selection::default(), &mut out);
@@ -73,16 +94,32 @@ impl DbSinks {
             for v in &views {
                 senders[*v as usize].push(tx.clone());
             }
-            let (kind, batching) = match config {
-                SinkConfig::ClickHouse(c) => ("clickhouse", c.batching.clone()),
-                SinkConfig::Neo4j(c) => ("neo4j", c.batching.clone()),
+            // One match: the sink's kind, batching, and its writer's thread body.
+            type Body = Box<dyn FnOnce(SinkRunner) + Send>;
+            let (kind, batching, body): (_, _, Body) = match config {
+                SinkConfig::ClickHouse(c) => {
+                    let writer = ClickHouseWriter::new(c, views.clone())?;
+                    (
+                        "clickhouse",
+                        c.batching.clone(),
+                        Box::new(move |r| r.run(writer)),
+                    )
+                }
+                SinkConfig::Neo4j(c) => {
+                    let writer = Neo4jWriter::new(c)?;
+                    (
+                        "neo4j",
+                        c.batching.clone(),
+                        Box::new(move |r| r.run(writer)),
+                    )
+                }
                 SinkConfig::Files(_) => continue,
             };
             let sink_status = Arc::new(SinkStatus::new(config.name(), kind));
             status.push(Arc::clone(&sink_status));
             let runner = SinkRunner {
                 batching,
-                views: views.clone(),
+                views,
                 workers,
                 changes: rx,
                 render: renderer(shared),
@@ -90,23 +127,10 @@ impl DbSinks {
                 stop: Arc::clone(&stop),
                 stop_grace: STOP_GRACE,
             };
-            let name = format!("sink-{}", config.name());
-            let thread = match config {
-                SinkConfig::ClickHouse(c) => {
-                    let writer = ClickHouseWriter::new(c, views)?;
-                    std::thread::Builder::new()
-                        .name(name)
-                        .spawn(move || runner.run(writer))
-                }
-                SinkConfig::Neo4j(c) => {
-                    let writer = Neo4jWriter::new(c)?;
-                    std::thread::Builder::new()
-                        .name(name)
-                        .spawn(move || runner.run(writer))
-                }
-                SinkConfig::Files(_) => continue,
-            }
-            .map_err(|e| SinkError::new(format!("starting sink `{}`", config.name()), e))?;
+            let thread = std::thread::Builder::new()
+                .name(format!("sink-{}", config.name()))
+                .spawn(move || body(runner))
+                .map_err(|e| SinkError::new(format!("starting sink `{}`", config.name()), e))?;
             threads.push(thread);
         }
         let mut exports = ViewExports::default();
@@ -146,8 +170,16 @@ pub fn written_epoch(sinks: &[Arc<SinkStatus>]) -> Time {
 /// a sink's channel is full (backpressure) unless the engine is stopping.
 fn fan_out(targets: Vec<crossbeam_channel::Sender<ViewChanges>>, shared: Arc<Shared>) -> Publish {
     Arc::new(move |changes: ViewChanges| {
-        for tx in &targets {
-            let mut msg = changes.clone();
+        // Clone for every sink but the last, which takes the original.
+        let mut changes = Some(changes);
+        for (i, tx) in targets.iter().enumerate() {
+            let Some(mut msg) = (if i + 1 == targets.len() {
+                changes.take()
+            } else {
+                changes.clone()
+            }) else {
+                return;
+            };
             loop {
                 match tx.send_timeout(msg, Duration::from_millis(50)) {
                     Ok(()) => break,

@@ -1,7 +1,7 @@
 //! ClickHouse stopped mid-run and started again
 //! (`scripts/services/clickhouse.sh stop|start`): the sink reports the
-//! outage and retries, holds at most one row per changed key, keeps Kafka
-//! commits behind what it has written, and once the server is back its
+//! outage and retries, keeps its written epoch (and so Kafka commits)
+//! where it was, and once the server is back its
 //! tables equal `replay` of everything produced: nothing lost, nothing
 //! written twice. One test per file: it stops a server other tests use.
 
@@ -107,21 +107,13 @@ fn a_clickhouse_outage_mid_run_loses_and_duplicates_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Nothing counts as written while the server is away (so Kafka commits
+    // wait). The backlog bound and backpressure are checked by the runner's
+    // own test (sinks/src/runner.rs) against a scripted store.
     let written_during = sink.written_frontier();
-    let mut max_pending = 0;
-    for _ in 0..60 {
-        max_pending = max_pending.max(sink.pending());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Nothing counts as written while the server is away, and the backlog
-    // stays bounded: one row per changed key, and the runner stops taking
-    // changes at max_pending_rows (a message may overshoot by its own rows).
+    std::thread::sleep(Duration::from_secs(3));
     assert_eq!(sink.written_frontier(), written_during);
-    let conversations = view_rows_count(&lines, dir.path());
-    assert!(
-        max_pending <= conversations,
-        "{max_pending} rows pending for {conversations} conversations"
-    );
+    assert!(sink.problem().is_some());
     service("clickhouse", "start");
 
     wait_visible(&engine, sent_first + sent_second);
@@ -131,13 +123,8 @@ fn a_clickhouse_outage_mid_run_loses_and_duplicates_nothing() {
         sink.problem()
     );
     assert!(sink.problem().is_none(), "{:?}", sink.problem());
+    let _ = replay_views(&lines, dir.path());
     let want = view_rows(&dir.path().join("replay/conversation_snapshots.jsonl"));
     assert_eq!(table_rows(&database), want);
     engine.shutdown().unwrap();
-}
-
-/// Conversations in the full input's view (writes the replay files too).
-fn view_rows_count(lines: &[String], dir: &Path) -> u64 {
-    let _ = replay_views(lines, dir);
-    view_rows(&dir.join("replay/conversation_snapshots.jsonl")).len() as u64
 }

@@ -15,6 +15,7 @@
 //! always come from the one worker that owns the key, in time order.
 
 use crate::entity_cooccurrence::CooccurrenceTrace;
+use crate::intern::Id;
 use crate::reduce_view::ViewTrace;
 use crate::rows::{ViewName, ViewPart};
 use crate::{Diff, Time};
@@ -98,6 +99,55 @@ fn all_batches<Tr: TraceReader<Time = Time>>(trace: &mut Tr) -> Vec<Tr::Batch> {
     trace.batches_through(upper.borrow()).unwrap_or_default()
 }
 
+/// The operator every export shares: notes what each arranged batch touches
+/// (`note`), and when its upper advances reads the noted keys back from its
+/// own trace handle (`read`: upserts and deletes), publishes them, and lets
+/// its handle compact to the exported upper.
+fn export<Tr, S>(
+    arranged: &Arranged<'_, Tr>,
+    view: ViewName,
+    worker: usize,
+    publish: Publish,
+    mut state: S,
+    note: fn(&mut S, Tr::Batch),
+    mut read: impl FnMut(&mut S, &mut Tr, Time) -> (ViewPart, ViewPart) + 'static,
+) where
+    Tr: TraceReader<Time = Time> + Clone + 'static,
+    S: 'static,
+{
+    let mut trace = arranged.trace.clone();
+    let mut exported: Time = 0;
+    let mut received: Time = 0;
+    arranged.stream.clone().sink(
+        Pipeline,
+        &format!("export_{view}"),
+        move |(input, frontier)| {
+            input.for_each(|_cap, spans| {
+                for span in spans.drain(..) {
+                    received = received.max(span_upper(&span.desc));
+                    if let Some(batch) = span.inner {
+                        note(&mut state, batch);
+                    }
+                }
+            });
+            let upper = export_upper(frontier, received);
+            if upper == exported {
+                return;
+            }
+            let (upserts, deletes) = read(&mut state, &mut trace, upper);
+            publish(ViewChanges {
+                view,
+                worker,
+                upper,
+                upserts,
+                deletes,
+            });
+            exported = upper;
+            release(&mut trace, upper);
+        },
+    );
+}
+
 /// Exports a keyed view (one row per key) of `worker` to `publish`.
 pub fn export_keyed<K, V>(
     arranged: &Arranged<'_, ViewTrace<K, V>>,
@@ -109,140 +159,99 @@ pub fn export_keyed<K, V>(
     K: ExchangeData,
     V: ExchangeData,
 {
-    let mut trace = arranged.trace.clone();
     // Changed keys since the last export, with a row each last held (if seen).
-    let mut changed: BTreeMap<K, Option<V>> = BTreeMap::new();
-    let mut exported: Time = 0;
-    let mut received: Time = 0;
-    arranged.stream.clone().sink(
-        Pipeline,
-        &format!("export_{view}"),
-        move |(input, frontier)| {
-            input.for_each(|_cap, spans| {
-                for span in spans.drain(..) {
-                    received = received.max(span_upper(&span.desc));
-                    let Some(batch) = span.inner else { continue };
-                    let (mut c, s) = cursor_list(vec![batch]);
-                    while let Some(k) = c.get_key(&s) {
-                        let old = changed.entry(k.clone()).or_insert(None);
-                        while let Some(v) = c.get_val(&s) {
-                            let mut d: Diff = 0;
-                            c.map_times(&s, |_, r| d += *r);
-                            if d < 0 && old.is_none() {
-                                *old = Some(v.clone());
+    let changed: BTreeMap<K, Option<V>> = BTreeMap::new();
+    let note = |changed: &mut BTreeMap<K, Option<V>>,
+                batch: <ViewTrace<K, V> as TraceReader>::Batch| {
+        let (mut c, s) = cursor_list(vec![batch]);
+        while let Some(k) = c.get_key(&s) {
+            let old = changed.entry(k.clone()).or_insert(None);
+            while let Some(v) = c.get_val(&s) {
+                let mut d: Diff = 0;
+                c.map_times(&s, |_, r| d += *r);
+                if d < 0 && old.is_none() {
+                    *old = Some(v.clone());
+                }
+                c.step_val(&s);
+            }
+            c.step_key(&s);
+        }
+    };
+    let read = move |changed: &mut BTreeMap<K, Option<V>>, trace: &mut ViewTrace<K, V>, upper| {
+        let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+        if !changed.is_empty() {
+            let (mut c, s) = cursor_list(all_batches(trace));
+            for (key, old) in std::mem::take(changed) {
+                c.seek_key(&s, &key);
+                let mut found = false;
+                if c.get_key(&s) == Some(&key) {
+                    while let Some(v) = c.get_val(&s) {
+                        let mut d: Diff = 0;
+                        c.map_times(&s, |t, r| {
+                            if *t < upper {
+                                d += *r;
                             }
-                            c.step_val(&s);
+                        });
+                        if d > 0 {
+                            found = true;
+                            upserts.push((key.clone(), v.clone()));
                         }
-                        c.step_key(&s);
+                        c.step_val(&s);
                     }
                 }
-            });
-            let upper = export_upper(frontier, received);
-            if upper == exported {
-                return;
-            }
-            let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
-            if !changed.is_empty() {
-                let (mut c, s) = cursor_list(all_batches(&mut trace));
-                for (key, old) in std::mem::take(&mut changed) {
-                    c.seek_key(&s, &key);
-                    let mut found = false;
-                    if c.get_key(&s) == Some(&key) {
-                        while let Some(v) = c.get_val(&s) {
-                            let mut d: Diff = 0;
-                            c.map_times(&s, |t, r| {
-                                if *t < upper {
-                                    d += *r;
-                                }
-                            });
-                            if d > 0 {
-                                found = true;
-                                upserts.push((key.clone(), v.clone()));
-                            }
-                            c.step_val(&s);
-                        }
-                    }
-                    if !found {
-                        if let Some(old) = old {
-                            deletes.push((key, old));
-                        }
-                    }
+                if let (false, Some(old)) = (found, old) {
+                    deletes.push((key, old));
                 }
             }
-            publish(ViewChanges {
-                view,
-                worker,
-                upper,
-                upserts: wrap(upserts),
-                deletes: wrap(deletes),
-            });
-            exported = upper;
-            release(&mut trace, upper);
-        },
-    );
+        }
+        (wrap(upserts), wrap(deletes))
+    };
+    export(arranged, view, worker, publish, changed, note, read);
 }
 
 /// Exports the co-occurrence view (a pair's count is its accumulated
 /// difference) of `worker` to `publish`: upserts carry the pair's count now,
 /// deletes the pair with count 0.
 pub fn export_pairs(arranged: &Arranged<'_, CooccurrenceTrace>, worker: usize, publish: Publish) {
-    let mut trace = arranged.trace.clone();
-    let mut changed: Vec<(crate::intern::Id, crate::intern::Id)> = Vec::new();
-    let mut exported: Time = 0;
-    let mut received: Time = 0;
-    arranged.stream.clone().sink(
-        Pipeline,
-        "export_entity_cooccurrence",
-        move |(input, frontier)| {
-            input.for_each(|_cap, spans| {
-                for span in spans.drain(..) {
-                    received = received.max(span_upper(&span.desc));
-                    let Some(batch) = span.inner else { continue };
-                    let (mut c, s) = cursor_list(vec![batch]);
-                    while let Some(k) = c.get_key(&s) {
-                        changed.push(*k);
-                        c.step_key(&s);
+    let changed: Vec<(Id, Id)> = Vec::new();
+    let note = |changed: &mut Vec<(Id, Id)>, batch: <CooccurrenceTrace as TraceReader>::Batch| {
+        let (mut c, s) = cursor_list(vec![batch]);
+        while let Some(k) = c.get_key(&s) {
+            changed.push(*k);
+            c.step_key(&s);
+        }
+    };
+    let read = |changed: &mut Vec<(Id, Id)>, trace: &mut CooccurrenceTrace, upper| {
+        let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+        if !changed.is_empty() {
+            changed.sort_unstable();
+            changed.dedup();
+            let (mut c, s) = cursor_list(all_batches(trace));
+            for key in changed.drain(..) {
+                c.seek_key(&s, &key);
+                let mut count: Diff = 0;
+                if c.get_key(&s) == Some(&key) {
+                    while c.get_val(&s).is_some() {
+                        c.map_times(&s, |t, r| {
+                            if *t < upper {
+                                count += *r;
+                            }
+                        });
+                        c.step_val(&s);
                     }
                 }
-            });
-            let upper = export_upper(frontier, received);
-            if upper == exported {
-                return;
-            }
-            let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
-            if !changed.is_empty() {
-                changed.sort_unstable();
-                changed.dedup();
-                let (mut c, s) = cursor_list(all_batches(&mut trace));
-                for key in changed.drain(..) {
-                    c.seek_key(&s, &key);
-                    let mut count: Diff = 0;
-                    if c.get_key(&s) == Some(&key) {
-                        while c.get_val(&s).is_some() {
-                            c.map_times(&s, |t, r| {
-                                if *t < upper {
-                                    count += *r;
-                                }
-                            });
-                            c.step_val(&s);
-                        }
-                    }
-                    if count > 0 {
-                        upserts.push((key, count));
-                    } else {
-                        deletes.push((key, 0));
-                    }
+                if count > 0 {
+                    upserts.push((key, count));
+                } else {
+                    deletes.push((key, 0));
                 }
             }
-            publish(ViewChanges {
-                view: ViewName::EntityCooccurrence,
-                worker,
-                upper,
-                upserts: ViewPart::Cooccurrence(upserts),
-                deletes: ViewPart::Cooccurrence(deletes),
-            });
-            exported = upper;
-            release(&mut trace, upper);
-        },
-    );
+        }
+        (
+            ViewPart::Cooccurrence(upserts),
+            ViewPart::Cooccurrence(deletes),
+        )
+    };
+    let view = ViewName::EntityCooccurrence;
+    export(arranged, view, worker, publish, changed, note, read);
 }

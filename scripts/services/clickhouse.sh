@@ -124,21 +124,9 @@ start() {
   echo "clickhouse: starting on $address (log: $log)"
   nohup clickhouse-server --config-file="$config" >> "$home/clickhouse.stdout.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  for _ in $(seq 1 600); do
-    if ! pid_alive "$pidfile"; then
-      echo "clickhouse: the server exited during start-up" >&2
-      show_log_tail clickhouse "$home/clickhouse.err.log"
-      return 1
-    fi
-    if [[ "$(curl -s --max-time 2 "$address/ping" 2>/dev/null)" == "Ok." ]]; then
-      echo "clickhouse: ready at $address"
-      return 0
-    fi
-    sleep 0.2
-  done
-  echo "clickhouse: not ready after 120 s" >&2
-  show_log_tail clickhouse "$home/clickhouse.err.log"
-  return 1
+  ready() { [[ "$(curl -s --max-time 2 "$address/ping" 2>/dev/null)" == "Ok." ]]; }
+  wait_ready clickhouse "$pidfile" "$home/clickhouse.err.log" 120 ready
+  echo "clickhouse: ready at $address"
 }
 
 case "${1:-}" in

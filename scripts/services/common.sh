@@ -43,3 +43,59 @@ show_log_tail() {
   tail -n 40 "$2" >&2 || true
   echo "---- end of $1 log ----" >&2
 }
+
+# maven_fetch NAME POM LIBS: copies POM's runtime dependencies from Maven
+# Central into LIBS, once per POM content (a stamp file), with retries.
+maven_fetch() {
+  local name="$1" pom="$2" libs="$3" attempt
+  local stamp="$libs/.fetched-$(sha256sum "$pom" | cut -c1-16)"
+  [[ -f "$stamp" ]] && return 0
+  echo "$name: fetching jars from Maven Central into $libs"
+  rm -rf "$libs"
+  mkdir -p "$libs"
+  for attempt in 1 2 3; do
+    if mvn -q -B -f "$pom" dependency:copy-dependencies \
+         -DincludeScope=runtime -DoutputDirectory="$libs"; then
+      touch "$stamp"
+      return 0
+    fi
+    echo "$name: Maven fetch failed (attempt $attempt of 3); retrying" >&2
+    sleep $((attempt * 5))
+  done
+  echo "$name: could not fetch the jars from Maven Central" >&2
+  return 1
+}
+
+# log_lines LOG: the number of lines LOG has now (0 if absent), to pass to
+# log_since and look only at what a new process writes.
+log_lines() {
+  wc -l < "$1" 2>/dev/null || echo 0
+}
+
+# log_since LOG LINES PATTERN: true if LOG, after its first LINES lines, matches PATTERN.
+log_since() {
+  tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -q "$3"
+}
+
+# wait_ready NAME PIDFILE LOG SECONDS CHECK...: waits until the command
+# CHECK... succeeds, failing (with the log's tail) if the process in PIDFILE
+# exits or SECONDS pass.
+wait_ready() {
+  local name="$1" pidfile="$2" log="$3" seconds="$4"
+  shift 4
+  local _
+  for _ in $(seq 1 $((seconds * 5))); do
+    if ! pid_alive "$pidfile"; then
+      echo "$name: the process exited during start-up" >&2
+      show_log_tail "$name" "$log"
+      return 1
+    fi
+    if "$@"; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "$name: not ready after $seconds s" >&2
+  show_log_tail "$name" "$log"
+  return 1
+}

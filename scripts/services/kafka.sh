@@ -39,23 +39,7 @@ topics=(
 )
 
 fetch_jars() {
-  local stamp="$libs/.fetched-$(sha256sum "$here/kafka/pom.xml" | cut -c1-16)"
-  [[ -f "$stamp" ]] && return 0
-  echo "kafka: fetching Apache Kafka jars from Maven Central into $libs"
-  rm -rf "$libs"
-  mkdir -p "$libs"
-  local attempt
-  for attempt in 1 2 3; do
-    if mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
-         -DincludeScope=runtime -DoutputDirectory="$libs"; then
-      touch "$stamp"
-      return 0
-    fi
-    echo "kafka: Maven fetch failed (attempt $attempt of 3); retrying" >&2
-    sleep $((attempt * 5))
-  done
-  echo "kafka: could not fetch the Kafka jars from Maven Central" >&2
-  return 1
+  maven_fetch kafka "$here/kafka/pom.xml" "$libs"
 }
 
 java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
@@ -134,24 +118,12 @@ start() {
   fi
   echo "kafka: starting on $address (log: $log)"
   local marker
-  marker="$(wc -l < "$log" 2>/dev/null || echo 0)"
+  marker="$(log_lines "$log")"
   nohup java "${java_opts[@]}" kafka.Kafka "$props" >> "$log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  for _ in $(seq 1 1500); do
-    if ! pid_alive "$pidfile"; then
-      echo "kafka: the broker exited during start-up" >&2
-      show_log_tail kafka "$log"
-      return 1
-    fi
-    if port_open "$port" && tail -n +"$((marker + 1))" "$log" | grep -q "Kafka Server started"; then
-      echo "kafka: ready at $address"
-      return 0
-    fi
-    sleep 0.2
-  done
-  echo "kafka: not ready after 300 s" >&2
-  show_log_tail kafka "$log"
-  return 1
+  ready() { port_open "$port" && log_since "$log" "$marker" "Kafka Server started"; }
+  wait_ready kafka "$pidfile" "$log" 300 ready
+  echo "kafka: ready at $address"
 }
 
 reset_topics() {

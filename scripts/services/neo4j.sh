@@ -28,23 +28,7 @@ pidfile="$home/neo4j.pid"
 address="bolt://127.0.0.1:$port"
 
 fetch_jars() {
-  local stamp="$libs/.fetched-$(sha256sum "$here/neo4j/pom.xml" | cut -c1-16)"
-  [[ -f "$stamp" ]] && return 0
-  echo "neo4j: fetching Neo4j jars from Maven Central into $libs"
-  rm -rf "$libs"
-  mkdir -p "$libs"
-  local attempt
-  for attempt in 1 2 3; do
-    if mvn -q -B -f "$here/neo4j/pom.xml" dependency:copy-dependencies \
-         -DincludeScope=runtime -DoutputDirectory="$libs"; then
-      touch "$stamp"
-      return 0
-    fi
-    echo "neo4j: Maven fetch failed (attempt $attempt of 3); retrying" >&2
-    sleep $((attempt * 5))
-  done
-  echo "neo4j: could not fetch the Neo4j jars from Maven Central" >&2
-  return 1
+  maven_fetch neo4j "$here/neo4j/pom.xml" "$libs"
 }
 
 compile_launcher() {
@@ -78,26 +62,13 @@ start() {
   mkdir -p "$home/db"
   echo "neo4j: starting on $address (log: $log)"
   local marker
-  touch "$log"
-  marker="$(wc -l < "$log")"
+  marker="$(log_lines "$log")"
   nohup java -Xms512m -Xmx2g -XX:+UseG1GC -Djava.awt.headless=true \
     -cp "$classes:$libs/*" Neo4jLauncher "$home/db" "$port" "$auth" >> "$log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  for _ in $(seq 1 900); do
-    if ! pid_alive "$pidfile"; then
-      echo "neo4j: the database exited during start-up" >&2
-      show_log_tail neo4j "$log"
-      return 1
-    fi
-    if port_open "$port" && tail -n +"$((marker + 1))" "$log" | grep -q "neo4j launcher: ready"; then
-      echo "neo4j: ready at $address"
-      return 0
-    fi
-    sleep 0.2
-  done
-  echo "neo4j: not ready after 180 s" >&2
-  show_log_tail neo4j "$log"
-  return 1
+  ready() { port_open "$port" && log_since "$log" "$marker" "neo4j launcher: ready"; }
+  wait_ready neo4j "$pidfile" "$log" 180 ready
+  echo "neo4j: ready at $address"
 }
 
 case "${1:-}" in

@@ -171,15 +171,25 @@ impl SinkRunner {
             }
             // Take changes while there is room (always when stopping: the
             // dataflow is gone and the channel only drains).
-            if pending.len() < b.max_pending_rows || stopping {
-                let first = self.changes.recv_timeout(Duration::from_millis(5));
-                for c in first.into_iter().chain(self.changes.try_iter().take(4096)) {
+            // Takes one message at a time, so the backlog passes the bound
+            // by at most one message's rows.
+            let room = |p: &Pending| p.len() < b.max_pending_rows || stopping;
+            if room(&pending) {
+                let first = self.changes.recv_timeout(Duration::from_millis(5)).ok();
+                let mut next = first;
+                let mut taken = 0;
+                while let Some(c) = next.take() {
+                    taken += 1;
                     if let Some(f) = frontiers.get_mut(&(c.view, c.worker)) {
                         *f = (*f).max(c.upper);
                     }
                     if !c.is_empty() {
                         oldest.get_or_insert_with(Instant::now);
                         pending.absorb(c, &self.render);
+                    }
+                    // A bounded round, so a busy channel still lets batches out.
+                    if room(&pending) && taken < 4096 {
+                        next = self.changes.try_recv().ok();
                     }
                 }
             } else {
@@ -237,5 +247,147 @@ impl SinkRunner {
                 .pending
                 .store(pending.len() as u64, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The runner against a scripted writer (a unit test: the real servers
+    //! are exercised by scripts/test.sh and engine/tests/sinks_outage.rs).
+
+    use super::*;
+    use helixflow_operators::intern::Id;
+    use helixflow_operators::rows::ViewPart;
+    use std::collections::BTreeMap;
+
+    /// Fails while `down`, else records the last row written per key.
+    struct Scripted {
+        down: Arc<AtomicBool>,
+        store: Arc<Mutex<BTreeMap<(String, String), u64>>>,
+    }
+
+    impl SinkWriter for Scripted {
+        fn prepare(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn write(&mut self, _version: u64, changes: &[RowChange]) -> Result<(), SinkError> {
+            if self.down.load(Ordering::Relaxed) {
+                return Err(SinkError::new("writing", "connection refused"));
+            }
+            let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+            for c in changes {
+                let key = (c.row["a"].to_string(), c.row["b"].to_string());
+                store.insert(key, c.row["count"].as_u64().unwrap_or(0));
+            }
+            Ok(())
+        }
+    }
+
+    fn message(upper: Time, pairs: Vec<((Id, Id), helixflow_operators::Diff)>) -> ViewChanges {
+        ViewChanges {
+            view: ViewName::EntityCooccurrence,
+            worker: 0,
+            upper,
+            upserts: ViewPart::Cooccurrence(pairs),
+            deletes: ViewPart::Cooccurrence(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn a_down_store_fills_the_bounded_backlog_then_blocks_and_loses_nothing_once_back() {
+        let render: Renderer = Arc::new(|part| match part {
+            ViewPart::Cooccurrence(pairs) => pairs
+                .into_iter()
+                .map(|((a, b), n)| {
+                    let mut row = crate::pending::Row::new();
+                    row.insert("a".into(), a.0.into());
+                    row.insert("b".into(), b.0.into());
+                    row.insert("count".into(), n.into());
+                    row
+                })
+                .collect(),
+            _ => Vec::new(),
+        });
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let down = Arc::new(AtomicBool::new(true));
+        let store = Arc::new(Mutex::new(BTreeMap::new()));
+        let status = Arc::new(SinkStatus::new("t", "test"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = SinkRunner {
+            batching: SinkBatching {
+                batch_rows: 1,
+                flush_interval: Duration::from_millis(1),
+                max_pending_rows: 6,
+                retry_initial: Duration::from_millis(5),
+                retry_max: Duration::from_millis(5),
+            },
+            views: vec![ViewName::EntityCooccurrence],
+            workers: 1,
+            changes: rx,
+            render,
+            status: Arc::clone(&status),
+            stop: Arc::clone(&stop),
+            stop_grace: Duration::from_secs(5),
+        };
+        let writer = Scripted {
+            down: Arc::clone(&down),
+            store: Arc::clone(&store),
+        };
+        let thread = std::thread::spawn(move || runner.run(writer));
+        // Each message changes two new pairs. While the store is down the
+        // runner takes messages until 6 rows wait, then the channel fills.
+        let mut sent = 0u32;
+        let blocked = loop {
+            let pairs = vec![
+                ((Id(sent), Id(sent + 1000)), 1),
+                ((Id(sent), Id(sent + 2000)), 2),
+            ];
+            match tx.send_timeout(
+                message(u64::from(sent) + 1, pairs),
+                Duration::from_millis(300),
+            ) {
+                Ok(()) => sent += 1,
+                Err(_) => break sent,
+            }
+            assert!(sent < 100, "the runner never applied backpressure");
+        };
+        assert!(
+            status.pending() <= 6 + 2,
+            "backlog {} over the bound",
+            status.pending()
+        );
+        assert_eq!(status.rows_written(), 0);
+        assert_eq!(status.written_frontier(), 0);
+        assert!(status.failures() > 0);
+        assert!(status
+            .problem()
+            .is_some_and(|p| p.contains("connection refused")));
+
+        // Back up: everything flows, and the final message closes the input.
+        down.store(false, Ordering::Relaxed);
+        for i in blocked..blocked + 3 {
+            let pairs = vec![((Id(i), Id(i + 1000)), 1), ((Id(i), Id(i + 2000)), 2)];
+            tx.send(message(u64::from(i) + 1, pairs))
+                .unwrap_or_default();
+        }
+        // The first pair changes count: the store must end with the latest.
+        tx.send(message(Time::MAX, vec![((Id(0), Id(1000)), 7)]))
+            .unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status.written_frontier() != Time::MAX {
+            assert!(
+                Instant::now() < deadline,
+                "never caught up: {:?}",
+                status.problem()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap_or_default();
+        let store = store.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(store.len() as u32, 2 * (blocked + 3), "every pair, once");
+        assert_eq!(store[&("0".to_string(), "1000".to_string())], 7);
+        assert_eq!(store[&("1".to_string(), "2001".to_string())], 2);
+        assert!(status.problem().is_none());
     }
 }
