@@ -11,15 +11,13 @@ use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::ClickHouseWriter;
 use helixflow_sinks::neo4j::Neo4jWriter;
 use helixflow_sinks::pending::{Renderer, Row};
+use helixflow_sinks::queue::{change_queue, ChangeSender};
 use helixflow_sinks::runner::{SinkError, SinkRunner, SinkStatus};
 use helixflow_types::topology::SinkConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// Messages in flight from the workers to one sink.
-const CHANNEL_CAPACITY: usize = 256;
 
 /// How long a stopping sink keeps retrying its last writes.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -81,7 +79,7 @@ impl DbSinks {
         shared: &Arc<Shared>,
     ) -> Result<DbSinks, SinkError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut senders: Vec<Vec<crossbeam_channel::Sender<ViewChanges>>> = vec![Vec::new(); 7];
+        let mut senders: Vec<Vec<ChangeSender>> = vec![Vec::new(); 7];
         let mut status = Vec::new();
         let mut threads = Vec::new();
         for config in configs.iter().filter(|c| is_database_sink(c)) {
@@ -90,10 +88,6 @@ impl DbSinks {
                 .into_iter()
                 .filter_map(ViewName::parse)
                 .collect();
-            let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
-            for v in &views {
-                senders[*v as usize].push(tx.clone());
-            }
             // One match: the sink's kind, batching, and its writer's thread body.
             type Body = Box<dyn FnOnce(SinkRunner) + Send>;
             let (kind, batching, body): (_, _, Body) = match config {
@@ -115,6 +109,11 @@ impl DbSinks {
                 }
                 SinkConfig::Files(_) => continue,
             };
+            // In flight: at most the backlog's bound again (plus one message).
+            let (tx, rx) = change_queue(batching.max_pending_rows as u64);
+            for v in &views {
+                senders[*v as usize].push(tx.clone());
+            }
             let sink_status = Arc::new(SinkStatus::new(config.name(), kind));
             status.push(Arc::clone(&sink_status));
             let runner = SinkRunner {
@@ -167,30 +166,20 @@ pub fn written_epoch(sinks: &[Arc<SinkStatus>]) -> Time {
 }
 
 /// Sends a view's changes to every sink that takes the view, waiting while
-/// a sink's channel is full (backpressure) unless the engine is stopping.
-fn fan_out(targets: Vec<crossbeam_channel::Sender<ViewChanges>>, shared: Arc<Shared>) -> Publish {
+/// a sink's queue is full (backpressure) unless the engine is stopping.
+fn fan_out(targets: Vec<ChangeSender>, shared: Arc<Shared>) -> Publish {
     Arc::new(move |changes: ViewChanges| {
+        let stopping = || shared.shutdown.load(Ordering::Relaxed);
         // Clone for every sink but the last, which takes the original.
         let mut changes = Some(changes);
         for (i, tx) in targets.iter().enumerate() {
-            let Some(mut msg) = (if i + 1 == targets.len() {
+            let msg = if i + 1 == targets.len() {
                 changes.take()
             } else {
                 changes.clone()
-            }) else {
-                return;
             };
-            loop {
-                match tx.send_timeout(msg, Duration::from_millis(50)) {
-                    Ok(()) => break,
-                    Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                        if shared.shutdown.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        msg = back;
-                    }
-                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => break,
-                }
+            if let Some(msg) = msg {
+                tx.send(msg, stopping);
             }
         }
     })

@@ -50,6 +50,10 @@ impl ViewChanges {
     pub fn is_empty(&self) -> bool {
         self.upserts.is_empty() && self.deletes.is_empty()
     }
+    /// Changed keys the message carries.
+    pub fn rows(&self) -> usize {
+        self.upserts.len() + self.deletes.len()
+    }
 }
 
 /// Where an export operator hands its changes (may block: that is how a

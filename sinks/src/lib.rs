@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`files`] | view snapshots as JSONL files |
 //! | [`pending`] | a database sink's backlog: the latest change per key |
+//! | [`queue`] | the row-bounded hand-off of change messages from the workers to a runner |
 //! | [`runner`] | the thread that batches, writes, retries and reports a database sink |
 //! | [`clickhouse`] | view tables in ClickHouse |
 //! | [`neo4j`] | the knowledge graph in Neo4j |
@@ -12,4 +13,5 @@ pub mod clickhouse;
 pub mod files;
 pub mod neo4j;
 pub mod pending;
+pub mod queue;
 pub mod runner;

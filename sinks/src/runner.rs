@@ -5,11 +5,12 @@
 //! that Kafka offsets are committed only for what the store holds.
 //!
 //! Backpressure: while `max_pending_rows` keys wait, the runner stops taking
-//! changes; the bounded channel fills, the export operators block, and the
+//! changes; its queue fills (at most `max_pending_rows` rows plus one
+//! message, see [`crate::queue`]), the export operators block, and the
 //! dataflow and the sources wait with them. Nothing is dropped.
 
 use crate::pending::{Pending, Renderer, RowChange};
-use helixflow_operators::changes::ViewChanges;
+use crate::queue::ChangeReceiver;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::Time;
 use helixflow_types::topology::SinkBatching;
@@ -57,6 +58,8 @@ pub struct SinkStatus {
     batches: AtomicU64,
     failures: AtomicU64,
     pending: AtomicU64,
+    largest_message: AtomicU64,
+    queued: AtomicU64,
     problem: Mutex<Option<String>>,
 }
 
@@ -71,6 +74,8 @@ impl SinkStatus {
             batches: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             pending: AtomicU64::new(0),
+            largest_message: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
             problem: Mutex::new(None),
         }
     }
@@ -95,12 +100,25 @@ impl SinkStatus {
     pub fn pending(&self) -> u64 {
         self.pending.load(Ordering::Relaxed)
     }
+    /// Changed rows queued for the runner, not yet in its backlog.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+    /// Rows of the largest change message taken so far: the backlog passes
+    /// `max_pending_rows` by at most this much.
+    pub fn largest_message(&self) -> u64 {
+        self.largest_message.load(Ordering::Relaxed)
+    }
     /// Why the sink cannot write right now, if it cannot.
     pub fn problem(&self) -> Option<String> {
         self.problem
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+    fn held(&self, pending: &Pending, queue: &ChangeReceiver) {
+        self.pending.store(pending.len() as u64, Ordering::Relaxed);
+        self.queued.store(queue.queued_rows(), Ordering::Relaxed);
     }
     fn set_problem(&self, p: Option<String>) {
         *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = p;
@@ -114,7 +132,7 @@ pub struct SinkRunner {
     pub views: Vec<ViewName>,
     /// Worker count (each worker exports its own keys).
     pub workers: usize,
-    pub changes: crossbeam_channel::Receiver<ViewChanges>,
+    pub changes: ChangeReceiver,
     pub render: Renderer,
     pub status: Arc<SinkStatus>,
     /// Set when the engine stops: write what is pending, then return.
@@ -175,7 +193,7 @@ impl SinkRunner {
             // by at most one message's rows.
             let room = |p: &Pending| p.len() < b.max_pending_rows || stopping;
             if room(&pending) {
-                let first = self.changes.recv_timeout(Duration::from_millis(5)).ok();
+                let first = self.changes.recv_timeout(Duration::from_millis(5));
                 let mut next = first;
                 let mut taken = 0;
                 while let Some(c) = next.take() {
@@ -185,19 +203,20 @@ impl SinkRunner {
                     }
                     if !c.is_empty() {
                         oldest.get_or_insert_with(Instant::now);
+                        status
+                            .largest_message
+                            .fetch_max(c.rows() as u64, Ordering::Relaxed);
                         pending.absorb(c, &self.render);
                     }
                     // A bounded round, so a busy channel still lets batches out.
                     if room(&pending) && taken < 4096 {
-                        next = self.changes.try_recv().ok();
+                        next = self.changes.try_recv();
                     }
                 }
             } else {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            status
-                .pending
-                .store(pending.len() as u64, Ordering::Relaxed);
+            status.held(&pending, &self.changes);
             let covered = frontiers.values().copied().min().unwrap_or(Time::MAX);
             if pending.is_empty() {
                 status.written.fetch_max(covered, Ordering::AcqRel);
@@ -243,9 +262,7 @@ impl SinkRunner {
                     backoff = (backoff * 2).min(b.retry_max);
                 }
             }
-            status
-                .pending
-                .store(pending.len() as u64, Ordering::Relaxed);
+            status.held(&pending, &self.changes);
         }
     }
 }
@@ -256,6 +273,7 @@ mod tests {
     //! are exercised by scripts/test.sh and engine/tests/sinks_outage.rs).
 
     use super::*;
+    use helixflow_operators::changes::ViewChanges;
     use helixflow_operators::intern::Id;
     use helixflow_operators::rows::ViewPart;
     use std::collections::BTreeMap;
@@ -308,7 +326,7 @@ mod tests {
                 .collect(),
             _ => Vec::new(),
         });
-        let (tx, rx) = crossbeam_channel::bounded(2);
+        let (tx, rx) = crate::queue::change_queue(4);
         let down = Arc::new(AtomicBool::new(true));
         let store = Arc::new(Mutex::new(BTreeMap::new()));
         let status = Arc::new(SinkStatus::new("t", "test"));
@@ -335,26 +353,32 @@ mod tests {
         };
         let thread = std::thread::spawn(move || runner.run(writer));
         // Each message changes two new pairs. While the store is down the
-        // runner takes messages until 6 rows wait, then the channel fills.
+        // runner takes messages until 6 rows wait, then its queue fills
+        // (4 rows) and senders wait.
         let mut sent = 0u32;
         let blocked = loop {
             let pairs = vec![
                 ((Id(sent), Id(sent + 1000)), 1),
                 ((Id(sent), Id(sent + 2000)), 2),
             ];
-            match tx.send_timeout(
-                message(u64::from(sent) + 1, pairs),
-                Duration::from_millis(300),
-            ) {
-                Ok(()) => sent += 1,
-                Err(_) => break sent,
+            let deadline = Instant::now() + Duration::from_millis(300);
+            if !tx.send(message(u64::from(sent) + 1, pairs), || {
+                Instant::now() > deadline
+            }) {
+                break sent;
             }
+            sent += 1;
             assert!(sent < 100, "the runner never applied backpressure");
         };
         assert!(
             status.pending() <= 6 + 2,
             "backlog {} over the bound",
             status.pending()
+        );
+        assert!(
+            status.queued() <= 4 + 2,
+            "queue {} over the bound",
+            status.queued()
         );
         assert_eq!(status.rows_written(), 0);
         assert_eq!(status.written_frontier(), 0);
@@ -367,12 +391,10 @@ mod tests {
         down.store(false, Ordering::Relaxed);
         for i in blocked..blocked + 3 {
             let pairs = vec![((Id(i), Id(i + 1000)), 1), ((Id(i), Id(i + 2000)), 2)];
-            tx.send(message(u64::from(i) + 1, pairs))
-                .unwrap_or_default();
+            assert!(tx.send(message(u64::from(i) + 1, pairs), || false));
         }
         // The first pair changes count: the store must end with the latest.
-        tx.send(message(Time::MAX, vec![((Id(0), Id(1000)), 7)]))
-            .unwrap_or_default();
+        assert!(tx.send(message(Time::MAX, vec![((Id(0), Id(1000)), 7)]), || false));
         let deadline = Instant::now() + Duration::from_secs(10);
         while status.written_frontier() != Time::MAX {
             assert!(

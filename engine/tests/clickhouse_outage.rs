@@ -1,0 +1,88 @@
+//! ClickHouse stopped for a minute mid-run and started again
+//! (`scripts/services/clickhouse.sh stop|start`): the sink reports the
+//! outage and retries, keeps its written epoch (and so Kafka commits) where
+//! it was, holds at most `max_pending_rows` plus one message, and once the
+//! server is back its table equals `replay` of everything produced: nothing
+//! lost, nothing written twice. One test per file: it stops a server other
+//! tests use. `HELIXFLOW_OUTAGE_SECS` shortens the outage for local runs.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on setup errors"
+)]
+
+mod common;
+mod kafka_support;
+mod sink_support;
+
+use common::test_lines;
+use kafka_support::unique;
+use sink_support::*;
+use std::path::Path;
+use std::process::Command;
+
+const MAX_PENDING_ROWS: u64 = 400;
+
+fn clickhouse_url() -> String {
+    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// `conversation_id message_count total_tokens` per live row of the table.
+fn table_rows(database: &str) -> Vec<String> {
+    let port = std::env::var("CLICKHOUSE_TCP_PORT").unwrap_or_else(|_| "9000".into());
+    let query = format!(
+        "SELECT conversation_id, message_count, total_tokens FROM \
+         (SELECT * FROM {database}.conversation_snapshots FINAL) WHERE _deleted = 0 \
+         ORDER BY conversation_id FORMAT TSV"
+    );
+    let out = Command::new("clickhouse-client")
+        .args(["--port", &port, "--query", &query])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.replace('\t', " "))
+        .collect()
+}
+
+fn view_rows(replay_file: &Path) -> Vec<String> {
+    std::fs::read_to_string(replay_file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{} {} {}",
+                v["conversation_id"].as_str().unwrap(),
+                v["message_count"],
+                v["total_tokens"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_clickhouse_outage_mid_run_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = unique("hx_outage").replace('-', "_");
+    let lines = test_lines(41, 8_000);
+    let sinks = format!(
+        "[views]\nenabled = [\"all\"]\n[[sinks]]\nname = \"ch\"\nkind = \"clickhouse\"\n\
+         url = \"{}\"\ndatabase = \"{database}\"\nviews = [\"conversation_snapshots\"]\n\
+         [sinks.batching]\nbatch_rows = 100\nflush_interval = \"50ms\"\n\
+         max_pending_rows = {MAX_PENDING_ROWS}\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n",
+        clickhouse_url()
+    );
+    let (engine, report) = run_through_outage("clickhouse", "chout", &sinks, &lines);
+    assert_held_bounded(&report, MAX_PENDING_ROWS);
+    let _ = kafka_support::replay_views(&lines, dir.path());
+    let want = view_rows(&dir.path().join("replay/conversation_snapshots.jsonl"));
+    assert_eq!(table_rows(&database), want);
+    engine.shutdown().unwrap();
+}

@@ -1,0 +1,133 @@
+//! A database server stopped mid-run and started again, for the outage
+//! tests of the sinks (`clickhouse_outage.rs`, `neo4j_outage.rs`): events
+//! arrive over the real Kafka broker, the server goes away through its
+//! `scripts/services/*.sh` script while more events arrive, and comes back.
+//! Each test then checks its store against `replay` of every event.
+
+#![allow(dead_code)]
+
+use crate::kafka_support::*;
+use helixflow_engine::engine::Engine;
+use helixflow_sinks::runner::SinkStatus;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs `scripts/services/<name>.sh <action>`, which must succeed.
+pub fn service(name: &str, action: &str) {
+    // Read at run time: a shared build cache can hold a binary built elsewhere.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let script = Path::new(&manifest).join(format!("../scripts/services/{name}.sh"));
+    let status = Command::new(&script)
+        .arg(action)
+        .status()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(status.success(), "{name}.sh {action} failed");
+}
+
+/// How long the server stays down: `HELIXFLOW_OUTAGE_SECS`, default 60.
+pub fn outage() -> Duration {
+    let secs = std::env::var("HELIXFLOW_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
+
+/// What the sink did while its server was down.
+#[derive(Debug)]
+pub struct OutageReport {
+    /// The most changed rows held at once (backlog plus queue).
+    pub peak_held: u64,
+    /// Rows of the largest single change message the sink took.
+    pub largest_message: u64,
+    /// Messages the views reflected when the server came back, of all produced.
+    pub visible_at_restart: i64,
+    /// Messages produced in all.
+    pub produced: u64,
+}
+
+/// Produces the first half of `lines`, waits until the sink holds it, stops
+/// `service` for [`outage`] while the second half is produced, starts it,
+/// and waits until the sink has written everything. Asserts along the way
+/// that the sink reports the outage and that nothing counts as written while
+/// it lasts (so Kafka commits wait). Returns the running engine.
+pub fn run_through_outage(
+    service_name: &str,
+    topic_prefix: &str,
+    sinks_toml: &str,
+    lines: &[String],
+) -> (Engine, OutageReport) {
+    let topics = fresh_topics(topic_prefix);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let topology = helixflow_types::topology::Topology::parse(
+        "test.toml",
+        &kafka_topology_text(&topics, &unique("g"), "", sinks_toml),
+        |_| None,
+    )
+    .expect("topology");
+    let sent_first = produce(&topics, first);
+    let engine = start(&topology, 2);
+    wait_visible(&engine, sent_first);
+    assert!(
+        engine.wait_sinks_written(Duration::from_secs(120)),
+        "the first half was not written: {:?}",
+        engine.sinks[0].problem()
+    );
+    let sink: Arc<SinkStatus> = Arc::clone(&engine.sinks[0]);
+
+    service(service_name, "stop");
+    let sent_second = produce(&topics, second);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.problem().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the sink did not notice the outage"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let written_during = sink.written_frontier();
+    let mut peak_held = 0;
+    let until = Instant::now() + outage();
+    while Instant::now() < until {
+        peak_held = peak_held.max(sink.pending() + sink.queued());
+        assert_eq!(
+            sink.written_frontier(),
+            written_during,
+            "the written epoch moved while the server was down"
+        );
+        assert!(sink.problem().is_some(), "the outage is no longer reported");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let visible_at_restart = visible_messages(&engine);
+    service(service_name, "start");
+
+    let produced = sent_first + sent_second;
+    wait_visible(&engine, produced);
+    assert!(
+        engine.wait_sinks_written(Duration::from_secs(180)),
+        "the sink did not catch up: {:?}",
+        sink.problem()
+    );
+    assert!(sink.problem().is_none(), "{:?}", sink.problem());
+    let report = OutageReport {
+        peak_held,
+        largest_message: sink.largest_message(),
+        visible_at_restart,
+        produced,
+    };
+    eprintln!("outage of {service_name}: {report:?}");
+    (engine, report)
+}
+
+/// Asserts the rows held stayed within the backlog's bound and the
+/// queue's (each `max_pending_rows`, each passed by at most one message).
+pub fn assert_held_bounded(report: &OutageReport, max_pending_rows: u64) {
+    let bound = 2 * (max_pending_rows + report.largest_message);
+    assert!(
+        report.peak_held <= bound,
+        "{} rows held while the server was down, over the bound {bound}",
+        report.peak_held
+    );
+}
