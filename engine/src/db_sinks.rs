@@ -4,13 +4,12 @@
 
 use crate::shared::Shared;
 use helixflow_operators::changes::{Publish, ViewChanges};
-use helixflow_operators::render::{render, Selection};
-use helixflow_operators::rows::{ViewName, ViewPart};
+use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewExports;
 use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::ClickHouseWriter;
 use helixflow_sinks::neo4j::Neo4jWriter;
-use helixflow_sinks::pending::{Renderer, Row};
+use helixflow_sinks::pending::contract_renderer;
 use helixflow_sinks::queue::{change_queue, ChangeSender};
 use helixflow_sinks::runner::{SinkError, SinkRunner, SinkStatus};
 use helixflow_types::topology::SinkConfig;
@@ -35,40 +34,6 @@ pub struct DbSinks {
 /// True for the sinks that take change streams (not the files sink).
 pub fn is_database_sink(config: &SinkConfig) -> bool {
     !matches!(config, SinkConfig::Files(_))
-}
-
-/// Contract rows of a change message. Pairs are oriented by string
-/// directly (`render` would rank every interned id per message, which a
-/// message of a few pairs does not need); keyed views use `render`.
-fn renderer(shared: &Arc<Shared>) -> Renderer {
-    let shared = Arc::clone(shared);
-    Arc::new(move |part: ViewPart| {
-        if let ViewPart::Cooccurrence(pairs) = part {
-            return pairs
-                .into_iter()
-                .map(|((a, b), count)| {
-                    let (a, b) = (shared.ids.resolve(a), shared.ids.resolve(b));
-                    let (a, b) = if a.as_bytes() <= b.as_bytes() {
-                        (a, b)
-                    } else {
-                        (b, a)
-                    };
-                    let mut row = Row::new();
-                    row.insert("a".into(), a.into());
-                    row.insert("b".into(), b.into());
-                    row.insert("count".into(), count.into());
-                    row
-                })
-                .collect();
-        }
-        let mut out = Vec::new();
-        // Writing to memory cannot fail.
-        let _ = render(part, &shared.ids, &Selection::default(), &mut out);
-        out.split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| serde_json::from_slice::<Row>(l).ok())
-            .collect()
-    })
 }
 
 impl DbSinks {
@@ -121,7 +86,7 @@ impl DbSinks {
                 views,
                 workers,
                 changes: rx,
-                render: renderer(shared),
+                render: contract_renderer(Arc::clone(shared), |s: &Shared| &s.ids),
                 status: sink_status,
                 stop: Arc::clone(&stop),
                 stop_grace: STOP_GRACE,

@@ -4,6 +4,8 @@
 //! however long the server is away.
 
 use helixflow_operators::changes::ViewChanges;
+use helixflow_operators::intern::Interner;
+use helixflow_operators::render::{render, Selection};
 use helixflow_operators::rows::{ViewName, ViewPart};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -14,6 +16,45 @@ pub type Row = Map<String, Value>;
 
 /// Turns a view's rows into contract rows (ids resolved).
 pub type Renderer = Arc<dyn Fn(ViewPart) -> Vec<Row> + Send + Sync>;
+
+/// The renderer the engine's sinks use: contract rows exactly as the view
+/// files and the API write them, ids resolved through the interner that
+/// `ids` finds in `holder`. Pairs are oriented by string directly (`render`
+/// would rank every interned id per message, which a message of a few pairs
+/// does not need); keyed views go through `render`.
+pub fn contract_renderer<H: Send + Sync + 'static>(
+    holder: Arc<H>,
+    ids: fn(&H) -> &Interner,
+) -> Renderer {
+    Arc::new(move |part: ViewPart| {
+        let ids = ids(&holder);
+        if let ViewPart::Cooccurrence(pairs) = part {
+            return pairs
+                .into_iter()
+                .map(|((a, b), count)| {
+                    let (a, b) = (ids.resolve(a), ids.resolve(b));
+                    let (a, b) = if a.as_bytes() <= b.as_bytes() {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
+                    let mut row = Row::new();
+                    row.insert("a".into(), a.into());
+                    row.insert("b".into(), b.into());
+                    row.insert("count".into(), count.into());
+                    row
+                })
+                .collect();
+        }
+        let mut out = Vec::new();
+        // Writing to memory cannot fail.
+        let _ = render(part, ids, &Selection::default(), &mut out);
+        out.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| serde_json::from_slice::<Row>(l).ok())
+            .collect()
+    })
+}
 
 /// What happens to a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
