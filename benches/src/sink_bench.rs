@@ -6,7 +6,7 @@
 //!   batches of `batch_rows` (the fastest this client can load the table);
 //!   *sink*, the engine's path for the same rows: change messages (as the
 //!   export operators send them) through the row-bounded queue into a
-//!   `SinkRunner`, rendered to contract rows, batched and written by the
+//!   `SinkRunner`, converted to table rows, batched and written by the
 //!   `ClickHouseWriter`, timed until the sink reports everything written.
 //! - **Neo4j**: N `entities` rows (nodes) and then M `entity_cooccurrence`
 //!   pairs among them (relationships) through a `SinkRunner` and the
@@ -31,7 +31,7 @@ use helixflow_operators::rows::{ViewName, ViewPart};
 use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::{client, rows, ClickHouseWriter};
 use helixflow_sinks::neo4j::Neo4jWriter;
-use helixflow_sinks::pending::{contract_renderer, Renderer};
+use helixflow_sinks::pending::IdNames;
 use helixflow_sinks::queue::change_queue;
 use helixflow_sinks::runner::{SinkRunner, SinkStatus, SinkWriter};
 use helixflow_types::topology::{ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching};
@@ -85,14 +85,14 @@ const DATABASE: &str = "helixflow_sink_bench";
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let ids = Arc::new(Interner::new());
-    let render = contract_renderer(Arc::clone(&ids), |i: &Interner| i);
+    let names: Arc<dyn IdNames> = Arc::clone(&ids) as Arc<dyn IdNames>;
     let mut report = serde_json::Map::new();
 
     let conversations = conversation_rows(&ids, args.rows)?;
     let (mut raw, mut sink) = (Vec::new(), Vec::new());
     for run in 1..=args.runs {
-        let r = clickhouse_raw(&args, &render, &conversations)?;
-        let s = clickhouse_sink(&args, &render, &conversations)?;
+        let r = clickhouse_raw(&args, &names, &conversations)?;
+        let s = clickhouse_sink(&args, &names, &conversations)?;
         println!(
             "clickhouse run {run}: raw {:.0} rows/s ({:.2} s), sink {:.0} rows/s ({:.2} s)",
             rate(args.rows, r),
@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         let pairs = pair_rows(&ids, args.nodes, args.rels)?;
         let (mut nodes_s, mut rels_s) = (Vec::new(), Vec::new());
         for run in 1..=args.runs {
-            let (n, r) = neo4j_run(&args, &render, &entities, &pairs)?;
+            let (n, r) = neo4j_run(&args, &names, &entities, &pairs)?;
             println!(
                 "neo4j run {run}: {:.0} nodes/s ({n:.2} s), {:.0} relationships/s ({r:.2} s)",
                 rate(args.nodes, n),
@@ -282,7 +282,6 @@ fn messages<T: Clone>(
 /// the runner reports everything written.
 fn through_sink(
     args: &Args,
-    render: &Renderer,
     view: ViewName,
     msgs: Vec<ViewChanges>,
     writer: impl SinkWriter,
@@ -296,7 +295,6 @@ fn through_sink(
         views: vec![view],
         workers: 1,
         changes: rx,
-        render: Arc::clone(render),
         status: Arc::clone(&status),
         stop: Arc::clone(&stop),
         stop_grace: Duration::from_secs(10),
@@ -323,7 +321,10 @@ fn through_sink(
     Ok(secs)
 }
 
-fn clickhouse_reset(config: &ClickHouseSinkConfig) -> anyhow::Result<ClickHouseWriter> {
+fn clickhouse_reset(
+    config: &ClickHouseSinkConfig,
+    names: &Arc<dyn IdNames>,
+) -> anyhow::Result<ClickHouseWriter> {
     let admin = client(config);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -333,7 +334,13 @@ fn clickhouse_reset(config: &ClickHouseSinkConfig) -> anyhow::Result<ClickHouseW
             .query(&format!("DROP DATABASE IF EXISTS {DATABASE}"))
             .execute(),
     )?;
-    let mut writer = ClickHouseWriter::new(config, vec![ViewName::ConversationSnapshots])?;
+    // Let the server finish dropping the last run's parts before the clock starts.
+    std::thread::sleep(Duration::from_secs(1));
+    let mut writer = ClickHouseWriter::new(
+        config,
+        vec![ViewName::ConversationSnapshots],
+        Arc::clone(names),
+    )?;
     writer.prepare()?;
     Ok(writer)
 }
@@ -356,16 +363,16 @@ fn clickhouse_count(config: &ClickHouseSinkConfig) -> anyhow::Result<u64> {
 
 fn clickhouse_raw(
     args: &Args,
-    render: &Renderer,
+    names: &Arc<dyn IdNames>,
     conversations: &[(Id, ConversationRow)],
 ) -> anyhow::Result<f64> {
     let config = clickhouse_config(args)?;
-    clickhouse_reset(&config)?;
+    clickhouse_reset(&config, names)?;
     // Typed rows ready before the clock starts: the crate's own rate.
-    let typed = render(ViewPart::Conversations(conversations.to_vec()))
+    let typed: Vec<rows::ConversationRow> = conversations
         .iter()
-        .map(|r| rows::ConversationRow::from_row(r, 1, false))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(id, row)| rows::ConversationRow::new(*id, row, &**names, 1, false))
+        .collect();
     let ch = client(&config).with_database(DATABASE);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -390,11 +397,11 @@ fn clickhouse_raw(
 
 fn clickhouse_sink(
     args: &Args,
-    render: &Renderer,
+    names: &Arc<dyn IdNames>,
     conversations: &[(Id, ConversationRow)],
 ) -> anyhow::Result<f64> {
     let config = clickhouse_config(args)?;
-    let writer = clickhouse_reset(&config)?;
+    let writer = clickhouse_reset(&config, names)?;
     let msgs = messages(
         conversations,
         args.message_rows,
@@ -402,7 +409,7 @@ fn clickhouse_sink(
         ViewPart::Conversations,
         || ViewPart::Conversations(Vec::new()),
     );
-    let secs = through_sink(args, render, ViewName::ConversationSnapshots, msgs, writer)?;
+    let secs = through_sink(args, ViewName::ConversationSnapshots, msgs, writer)?;
     check_count("clickhouse sink", clickhouse_count(&config)?, args.rows)?;
     Ok(secs)
 }
@@ -437,7 +444,7 @@ fn cypher(args: &Args, statement: &str) -> anyhow::Result<Option<i64>> {
 
 fn neo4j_run(
     args: &Args,
-    render: &Renderer,
+    names: &Arc<dyn IdNames>,
     entities: &[(Id, EntityFact)],
     pairs: &[((Id, Id), isize)],
 ) -> anyhow::Result<(f64, f64)> {
@@ -455,10 +462,9 @@ fn neo4j_run(
     );
     let nodes = through_sink(
         args,
-        render,
         ViewName::Entities,
         msgs,
-        Neo4jWriter::new(&config)?,
+        Neo4jWriter::new(&config, Arc::clone(names))?,
     )?;
     let got = cypher(args, "MATCH (e:Entity) RETURN count(e) AS n")?.unwrap_or(0);
     check_count("neo4j nodes", got as u64, args.nodes)?;
@@ -471,10 +477,9 @@ fn neo4j_run(
     );
     let rels = through_sink(
         args,
-        render,
         ViewName::EntityCooccurrence,
         msgs,
-        Neo4jWriter::new(&config)?,
+        Neo4jWriter::new(&config, Arc::clone(names))?,
     )?;
     let got = cypher(args, "MATCH ()-[r:CO_OCCURS]->() RETURN count(r) AS n")?.unwrap_or(0);
     check_count("neo4j relationships", got as u64, args.rels)?;

@@ -4,12 +4,13 @@
 
 use crate::shared::Shared;
 use helixflow_operators::changes::{Publish, ViewChanges};
+use helixflow_operators::intern::Id;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewExports;
 use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::ClickHouseWriter;
 use helixflow_sinks::neo4j::Neo4jWriter;
-use helixflow_sinks::pending::contract_renderer;
+use helixflow_sinks::pending::IdNames;
 use helixflow_sinks::queue::{change_queue, ChangeSender};
 use helixflow_sinks::runner::{SinkError, SinkRunner, SinkStatus};
 use helixflow_types::topology::SinkConfig;
@@ -36,6 +37,16 @@ pub fn is_database_sink(config: &SinkConfig) -> bool {
     !matches!(config, SinkConfig::Files(_))
 }
 
+impl IdNames for Shared {
+    fn name(&self, id: Id) -> &str {
+        self.ids.resolve(id)
+    }
+}
+
+fn names(shared: &Arc<Shared>) -> Arc<dyn IdNames> {
+    Arc::clone(shared) as Arc<dyn IdNames>
+}
+
 impl DbSinks {
     /// Starts a runner per database sink in `configs`.
     pub fn start(
@@ -57,7 +68,7 @@ impl DbSinks {
             type Body = Box<dyn FnOnce(SinkRunner) + Send>;
             let (kind, batching, body): (_, _, Body) = match config {
                 SinkConfig::ClickHouse(c) => {
-                    let writer = ClickHouseWriter::new(c, views.clone())?;
+                    let writer = ClickHouseWriter::new(c, views.clone(), names(shared))?;
                     (
                         "clickhouse",
                         c.batching.clone(),
@@ -65,7 +76,7 @@ impl DbSinks {
                     )
                 }
                 SinkConfig::Neo4j(c) => {
-                    let writer = Neo4jWriter::new(c)?;
+                    let writer = Neo4jWriter::new(c, names(shared))?;
                     (
                         "neo4j",
                         c.batching.clone(),
@@ -86,7 +97,6 @@ impl DbSinks {
                 views,
                 workers,
                 changes: rx,
-                render: contract_renderer(Arc::clone(shared), |s: &Shared| &s.ids),
                 status: sink_status,
                 stop: Arc::clone(&stop),
                 stop_grace: STOP_GRACE,

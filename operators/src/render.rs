@@ -2,7 +2,9 @@
 //! strings, rows sorted by the view's key fields in UTF-8 byte order, and
 //! optionally paged (`after` a key, at most `limit` rows) or cut to one key.
 
+use crate::debate_stats::DebateRow;
 use crate::intern::{Id, Interner};
+use crate::memory_state::MemoryRow;
 use crate::rows::ViewPart;
 use helixflow_types::timestamp::{format_hour, write_millis};
 use std::cmp::Ordering;
@@ -174,6 +176,31 @@ fn write_keyed<'r, R>(
     Ok(rendered)
 }
 
+/// A `memory_state` row's `version` as the contract writes it: `[lamport, node_id]`.
+pub fn memory_version_json(row: &MemoryRow) -> String {
+    let mut version = String::from("[");
+    version.push_str(&row.lamport.to_string());
+    version.push(',');
+    push_json_str(&mut version, &row.node);
+    version.push(']');
+    version
+}
+
+/// A `debate_stats` row's `mean_score` object as the contract writes it.
+pub fn mean_score_json(row: &DebateRow) -> String {
+    let mut means = String::from("{");
+    for (i, (p, m)) in row.mean_score.iter().enumerate() {
+        if i > 0 {
+            means.push(',');
+        }
+        push_json_str(&mut means, p);
+        means.push(':');
+        push_f64(&mut means, m.0);
+    }
+    means.push('}');
+    means
+}
+
 /// Writes the selected rows of `part` as sorted JSON lines (consuming it, so
 /// that large views are sorted in place).
 pub fn render(
@@ -245,11 +272,7 @@ pub fn render(
             sel,
             out,
             |key, row| {
-                let mut version = String::from("[");
-                version.push_str(&row.lamport.to_string());
-                version.push(',');
-                push_json_str(&mut version, &row.node);
-                version.push(']');
+                let version = memory_version_json(row);
                 let mut l = Line::new();
                 l.str("memory_id", key[0])
                     .str("content", &row.content)
@@ -264,16 +287,7 @@ pub fn render(
             sel,
             out,
             |key, row| {
-                let mut means = String::from("{");
-                for (i, (p, m)) in row.mean_score.iter().enumerate() {
-                    if i > 0 {
-                        means.push(',');
-                    }
-                    push_json_str(&mut means, p);
-                    means.push(':');
-                    push_f64(&mut means, m.0);
-                }
-                means.push('}');
+                let means = mean_score_json(row);
                 let mut l = Line::new();
                 l.str("debate_id", key[0])
                     .u64("rounds", row.rounds.into())

@@ -110,3 +110,57 @@ impl ViewPart {
         self.len() == 0
     }
 }
+
+/// One row of a view, typed: an element of a [`ViewPart`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewItem {
+    Conversation(Id, ConversationRow),
+    Pair((Id, Id), Diff),
+    Provider(ProviderKey, ProviderRow),
+    Memory(Id, MemoryRow),
+    Debate(Id, DebateRow),
+    Entity(Id, EntityFact),
+    Relationship(RelationshipKey, RelationshipFact),
+}
+
+/// The key of a view row (unique within its view).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ItemKey {
+    One(Id),
+    Two(Id, Id),
+    Provider(Id, Id, i64),
+    Three(Id, Id, Id),
+}
+
+impl ViewItem {
+    /// The row's key.
+    pub fn key(&self) -> ItemKey {
+        match self {
+            ViewItem::Conversation(k, _)
+            | ViewItem::Memory(k, _)
+            | ViewItem::Debate(k, _)
+            | ViewItem::Entity(k, _) => ItemKey::One(*k),
+            ViewItem::Pair((a, b), _) => ItemKey::Two(*a, *b),
+            ViewItem::Provider((p, m, h), _) => ItemKey::Provider(*p, *m, *h),
+            ViewItem::Relationship((s, t, r), _) => ItemKey::Three(*s, *t, *r),
+        }
+    }
+}
+
+impl ViewPart {
+    /// The part's rows, one item each.
+    pub fn into_items(self) -> Vec<ViewItem> {
+        fn map<T>(rows: Vec<T>, f: impl Fn(T) -> ViewItem) -> Vec<ViewItem> {
+            rows.into_iter().map(f).collect()
+        }
+        match self {
+            ViewPart::Conversations(v) => map(v, |(k, r)| ViewItem::Conversation(k, r)),
+            ViewPart::Cooccurrence(v) => map(v, |(k, n)| ViewItem::Pair(k, n)),
+            ViewPart::ProviderStats(v) => map(v, |(k, r)| ViewItem::Provider(k, r)),
+            ViewPart::Memory(v) => map(v, |(k, r)| ViewItem::Memory(k, r)),
+            ViewPart::Debates(v) => map(v, |(k, r)| ViewItem::Debate(k, r)),
+            ViewPart::Entities(v) => map(v, |(k, r)| ViewItem::Entity(k, r)),
+            ViewPart::Relationships(v) => map(v, |(k, r)| ViewItem::Relationship(k, r)),
+        }
+    }
+}

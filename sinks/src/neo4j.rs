@@ -12,12 +12,15 @@
 //! A pair that disappears from the view loses its edge. A uniqueness
 //! constraint on `Entity.id` is created at start.
 
-use crate::pending::{Op, Row, RowChange};
+use crate::pending::{IdNames, Op, RowChange};
 use crate::runner::{SinkError, SinkWriter};
+use helixflow_operators::intern::Id;
+use helixflow_operators::rows::ViewItem;
 use helixflow_operators::rows::ViewName;
+use helixflow_types::timestamp::format_millis;
 use helixflow_types::topology::Neo4jSinkConfig;
 use neo4rs::{query, BoltList, BoltMap, BoltString, BoltType, ConfigBuilder, Graph};
-use serde_json::Value;
+use std::sync::Arc;
 
 const CONSTRAINT: &str =
     "CREATE CONSTRAINT helixflow_entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE";
@@ -58,12 +61,14 @@ pub struct Neo4jWriter {
     user: String,
     password: String,
     graph: Option<Graph>,
+    names: Arc<dyn IdNames>,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Neo4jWriter {
-    /// A writer for a sink's settings (credentials from the named environment variables).
-    pub fn new(config: &Neo4jSinkConfig) -> Result<Self, SinkError> {
+    /// A writer for a sink's settings (credentials from the named environment
+    /// variables), naming ids through `names`.
+    pub fn new(config: &Neo4jSinkConfig, names: Arc<dyn IdNames>) -> Result<Self, SinkError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -78,6 +83,7 @@ impl Neo4jWriter {
             user: std::env::var(&config.user_env).unwrap_or_else(|_| "neo4j".into()),
             password: std::env::var(&config.password_env).unwrap_or_default(),
             graph: None,
+            names,
             runtime,
         })
     }
@@ -102,59 +108,62 @@ impl Neo4jWriter {
     }
 }
 
-/// A JSON value as a Bolt value (objects become JSON strings: Neo4j
-/// properties cannot hold maps).
-fn bolt(v: &Value) -> BoltType {
-    match v {
-        Value::Null => BoltType::Null(neo4rs::BoltNull),
-        Value::Bool(b) => (*b).into(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.into(),
-            None => n.as_f64().unwrap_or(f64::NAN).into(),
-        },
-        Value::String(s) => s.as_str().into(),
-        Value::Array(a) => BoltType::List(BoltList::from(a.iter().map(bolt).collect::<Vec<_>>())),
-        Value::Object(_) => v.to_string().into(),
-    }
-}
-
-fn bolt_row(row: &Row, fields: &[&str]) -> BoltType {
+/// A typed view row as the Bolt map its statement reads (`None` for a
+/// view without a graph form). Ids become their names; `properties` stays
+/// the contract's JSON text (Neo4j properties cannot hold maps); `ts` is the
+/// contract's RFC 3339 string; a pair is oriented `a < b` by string.
+fn bolt_row(item: &ViewItem, names: &dyn IdNames) -> Option<BoltType> {
     let mut m = BoltMap::new();
-    for f in fields {
-        let value = row.get(*f).map_or(BoltType::Null(neo4rs::BoltNull), bolt);
-        m.put(BoltString::from(*f), value);
+    let mut put = |k: &str, v: BoltType| m.put(BoltString::from(k), v);
+    let name = |id: Id| BoltType::from(names.name(id));
+    let optional = |v: Option<BoltType>| v.unwrap_or(BoltType::Null(neo4rs::BoltNull));
+    match item {
+        ViewItem::Entity(id, e) => {
+            put("entity_id", name(*id));
+            put("name", e.name.as_str().into());
+            put("kind", e.kind.as_str().into());
+            put(
+                "properties",
+                optional(e.properties.as_deref().map(BoltType::from)),
+            );
+            put("conversation_id", optional(e.conversation.map(name)));
+            put("ts", format_millis(e.ts).into());
+            put("event_id", e.event_id.as_str().into());
+        }
+        ViewItem::Relationship((source, target, rel_type), r) => {
+            put("source_id", name(*source));
+            put("target_id", name(*target));
+            put("rel_type", name(*rel_type));
+            put("weight", r.weight.0.into());
+            put("conversation_id", optional(r.conversation.map(name)));
+            put("ts", format_millis(r.ts).into());
+            put("event_id", r.event_id.as_str().into());
+        }
+        ViewItem::Pair((a, b), count) => {
+            let (a, b) = (names.name(*a), names.name(*b));
+            let (a, b) = if a.as_bytes() <= b.as_bytes() {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            put("a", a.into());
+            put("b", b.into());
+            put("count", (*count as i64).into());
+        }
+        _ => return None,
     }
-    BoltType::Map(m)
+    Some(BoltType::Map(m))
 }
 
-/// The statement and the row fields it needs, for one view and op.
-fn statement(view: ViewName, op: Op) -> Option<(&'static str, &'static [&'static str])> {
-    const ENTITY: &[&str] = &[
-        "entity_id",
-        "name",
-        "kind",
-        "properties",
-        "conversation_id",
-        "ts",
-        "event_id",
-    ];
-    const RELATIONSHIP: &[&str] = &[
-        "source_id",
-        "target_id",
-        "rel_type",
-        "weight",
-        "conversation_id",
-        "ts",
-        "event_id",
-    ];
-    const PAIR: &[&str] = &["a", "b", "count"];
+/// The statement for one view and op.
+fn statement(view: ViewName, op: Op) -> Option<&'static str> {
     Some(match (view, op) {
-        (ViewName::Entities, Op::Upsert) => (UPSERT_ENTITIES, ENTITY),
-        (ViewName::Entities, Op::Delete) => (DELETE_ENTITIES, ENTITY),
-        (ViewName::Relationships, Op::Upsert) => (UPSERT_RELATIONSHIPS, RELATIONSHIP),
-        (ViewName::Relationships, Op::Delete) => (DELETE_RELATIONSHIPS, RELATIONSHIP),
-        (ViewName::EntityCooccurrence, Op::Upsert) => (UPSERT_PAIRS, PAIR),
-        (ViewName::EntityCooccurrence, Op::Delete) => (DELETE_PAIRS, PAIR),
+        (ViewName::Entities, Op::Upsert) => UPSERT_ENTITIES,
+        (ViewName::Entities, Op::Delete) => DELETE_ENTITIES,
+        (ViewName::Relationships, Op::Upsert) => UPSERT_RELATIONSHIPS,
+        (ViewName::Relationships, Op::Delete) => DELETE_RELATIONSHIPS,
+        (ViewName::EntityCooccurrence, Op::Upsert) => UPSERT_PAIRS,
+        (ViewName::EntityCooccurrence, Op::Delete) => DELETE_PAIRS,
         _ => return None,
     })
 }
@@ -185,13 +194,13 @@ impl SinkWriter for Neo4jWriter {
                 .await
                 .map_err(|e| SinkError::new("starting a transaction", e))?;
             for (view, op) in order {
-                let Some((text, fields)) = statement(view, op) else {
+                let Some(text) = statement(view, op) else {
                     continue;
                 };
                 let rows: Vec<BoltType> = changes
                     .iter()
                     .filter(|c| c.view == view && c.op == op)
-                    .map(|c| bolt_row(&c.row, fields))
+                    .filter_map(|c| bolt_row(&c.item, &*self.names))
                     .collect();
                 for chunk in rows.chunks(STATEMENT_ROWS) {
                     let q =

@@ -9,7 +9,7 @@
 //! message, see [`crate::queue`]), the export operators block, and the
 //! dataflow and the sources wait with them. Nothing is dropped.
 
-use crate::pending::{Pending, Renderer, RowChange};
+use crate::pending::{Pending, RowChange};
 use crate::queue::ChangeReceiver;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::Time;
@@ -133,7 +133,6 @@ pub struct SinkRunner {
     /// Worker count (each worker exports its own keys).
     pub workers: usize,
     pub changes: ChangeReceiver,
-    pub render: Renderer,
     pub status: Arc<SinkStatus>,
     /// Set when the engine stops: write what is pending, then return.
     pub stop: Arc<AtomicBool>,
@@ -206,7 +205,7 @@ impl SinkRunner {
                         status
                             .largest_message
                             .fetch_max(c.rows() as u64, Ordering::Relaxed);
-                        pending.absorb(c, &self.render);
+                        pending.absorb(c);
                     }
                     // A bounded round, so a busy channel still lets batches out.
                     if room(&pending) && taken < 4096 {
@@ -275,13 +274,13 @@ mod tests {
     use super::*;
     use helixflow_operators::changes::ViewChanges;
     use helixflow_operators::intern::Id;
-    use helixflow_operators::rows::ViewPart;
+    use helixflow_operators::rows::{ViewItem, ViewPart};
     use std::collections::BTreeMap;
 
     /// Fails while `down`, else records the last row written per key.
     struct Scripted {
         down: Arc<AtomicBool>,
-        store: Arc<Mutex<BTreeMap<(String, String), u64>>>,
+        store: Arc<Mutex<BTreeMap<(u32, u32), isize>>>,
     }
 
     impl SinkWriter for Scripted {
@@ -294,8 +293,9 @@ mod tests {
             }
             let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
             for c in changes {
-                let key = (c.row["a"].to_string(), c.row["b"].to_string());
-                store.insert(key, c.row["count"].as_u64().unwrap_or(0));
+                if let ViewItem::Pair((a, b), n) = c.item {
+                    store.insert((a.0, b.0), n);
+                }
             }
             Ok(())
         }
@@ -313,19 +313,6 @@ mod tests {
 
     #[test]
     fn a_down_store_fills_the_bounded_backlog_then_blocks_and_loses_nothing_once_back() {
-        let render: Renderer = Arc::new(|part| match part {
-            ViewPart::Cooccurrence(pairs) => pairs
-                .into_iter()
-                .map(|((a, b), n)| {
-                    let mut row = crate::pending::Row::new();
-                    row.insert("a".into(), a.0.into());
-                    row.insert("b".into(), b.0.into());
-                    row.insert("count".into(), n.into());
-                    row
-                })
-                .collect(),
-            _ => Vec::new(),
-        });
         let (tx, rx) = crate::queue::change_queue(4);
         let down = Arc::new(AtomicBool::new(true));
         let store = Arc::new(Mutex::new(BTreeMap::new()));
@@ -342,7 +329,6 @@ mod tests {
             views: vec![ViewName::EntityCooccurrence],
             workers: 1,
             changes: rx,
-            render,
             status: Arc::clone(&status),
             stop: Arc::clone(&stop),
             stop_grace: Duration::from_secs(5),
@@ -408,8 +394,8 @@ mod tests {
         thread.join().unwrap_or_default();
         let store = store.lock().unwrap_or_else(|e| e.into_inner());
         assert_eq!(store.len() as u32, 2 * (blocked + 3), "every pair, once");
-        assert_eq!(store[&("0".to_string(), "1000".to_string())], 7);
-        assert_eq!(store[&("1".to_string(), "2001".to_string())], 2);
+        assert_eq!(store[&(0, 1000)], 7);
+        assert_eq!(store[&(1, 2001)], 2);
         assert!(status.problem().is_none());
     }
 }

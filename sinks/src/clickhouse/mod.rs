@@ -5,12 +5,14 @@
 pub mod rows;
 pub mod schema;
 
-use crate::pending::{Op, RowChange};
+use crate::pending::{IdNames, Op, RowChange};
 use crate::runner::{SinkError, SinkWriter};
 use clickhouse::{Client, Compression};
+use helixflow_operators::rows::ViewItem;
 use helixflow_operators::rows::ViewName;
 use helixflow_types::topology::ClickHouseSinkConfig;
-use rows::{ConversationRow, DebateRow, MemoryRow, ProviderRow, RowError};
+use rows::{ConversationRow, DebateRow, MemoryRow, ProviderRow};
+use std::sync::Arc;
 
 /// Writes view tables to one ClickHouse database.
 pub struct ClickHouseWriter {
@@ -20,6 +22,7 @@ pub struct ClickHouseWriter {
     client: Client,
     database: String,
     views: Vec<ViewName>,
+    names: Arc<dyn IdNames>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -43,8 +46,12 @@ pub fn client(config: &ClickHouseSinkConfig) -> Client {
 }
 
 impl ClickHouseWriter {
-    /// A writer for `views` (those without a table are ignored).
-    pub fn new(config: &ClickHouseSinkConfig, views: Vec<ViewName>) -> Result<Self, SinkError> {
+    /// A writer for `views` (those without a table are ignored), naming ids through `names`.
+    pub fn new(
+        config: &ClickHouseSinkConfig,
+        views: Vec<ViewName>,
+        names: Arc<dyn IdNames>,
+    ) -> Result<Self, SinkError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -54,6 +61,7 @@ impl ClickHouseWriter {
             client: client(config).with_database(&config.database),
             database: config.database.clone(),
             views,
+            names,
             runtime,
         })
     }
@@ -85,18 +93,18 @@ impl ClickHouseWriter {
     }
 }
 
+/// The rows of `view` among `changes`, as table rows built by `table_row`
+/// (which takes the typed view row, or `None` for another view's item).
 fn typed<T>(
     changes: &[RowChange],
     view: ViewName,
-    version: u64,
-    convert: fn(&crate::pending::Row, u64, bool) -> Result<T, RowError>,
-) -> Result<Vec<T>, SinkError> {
+    table_row: impl Fn(&ViewItem, bool) -> Option<T>,
+) -> Vec<T> {
     changes
         .iter()
         .filter(|c| c.view == view)
-        .map(|c| convert(&c.row, version, c.op == Op::Delete))
-        .collect::<Result<_, _>>()
-        .map_err(|e| SinkError::new(format!("converting {view} rows"), e))
+        .filter_map(|c| table_row(&c.item, c.op == Op::Delete))
+        .collect()
 }
 
 impl SinkWriter for ClickHouseWriter {
@@ -125,21 +133,42 @@ impl SinkWriter for ClickHouseWriter {
                 if !changes.iter().any(|c| c.view == *view) {
                     continue;
                 }
+                let (names, v) = (&*self.names, version);
                 match view {
                     ViewName::ConversationSnapshots => {
-                        let rows = typed(changes, *view, version, ConversationRow::from_row)?;
+                        let rows = typed(changes, *view, |item, deleted| match item {
+                            ViewItem::Conversation(id, row) => {
+                                Some(ConversationRow::new(*id, row, names, v, deleted))
+                            }
+                            _ => None,
+                        });
                         self.insert(*view, rows).await?
                     }
                     ViewName::ProviderStats => {
-                        let rows = typed(changes, *view, version, ProviderRow::from_row)?;
+                        let rows = typed(changes, *view, |item, deleted| match item {
+                            ViewItem::Provider(key, row) => {
+                                Some(ProviderRow::new(key, row, names, v, deleted))
+                            }
+                            _ => None,
+                        });
                         self.insert(*view, rows).await?
                     }
                     ViewName::MemoryState => {
-                        let rows = typed(changes, *view, version, MemoryRow::from_row)?;
+                        let rows = typed(changes, *view, |item, deleted| match item {
+                            ViewItem::Memory(id, row) => {
+                                Some(MemoryRow::new(*id, row, names, v, deleted))
+                            }
+                            _ => None,
+                        });
                         self.insert(*view, rows).await?
                     }
                     ViewName::DebateStats => {
-                        let rows = typed(changes, *view, version, DebateRow::from_row)?;
+                        let rows = typed(changes, *view, |item, deleted| match item {
+                            ViewItem::Debate(id, row) => {
+                                Some(DebateRow::new(*id, row, names, v, deleted))
+                            }
+                            _ => None,
+                        });
                         self.insert(*view, rows).await?
                     }
                     _ => {}

@@ -1,71 +1,17 @@
-//! Contract rows (JSON objects) → typed ClickHouse rows, one struct per view
-//! table, in the column order of [`super::schema`]. RowBinary is written from
-//! these by the `clickhouse` crate.
+//! Typed view rows → typed ClickHouse rows, one struct per view table, in
+//! the column order of [`super::schema`]. Ids are resolved to their names;
+//! timestamps stay epoch milliseconds; object fields become the contract's
+//! JSON text. RowBinary is written from these by the `clickhouse` crate.
 
-use crate::pending::Row;
+use crate::pending::IdNames;
 use clickhouse::Row as ChRow;
-use helixflow_types::timestamp::parse_rfc3339;
+use helixflow_operators::conversation_snapshots::ConversationRow as Conversation;
+use helixflow_operators::debate_stats::DebateRow as Debate;
+use helixflow_operators::intern::Id;
+use helixflow_operators::memory_state::MemoryRow as Memory;
+use helixflow_operators::provider_stats::{ProviderKey, ProviderRow as Provider};
+use helixflow_operators::render::{mean_score_json, memory_version_json};
 use serde::Serialize;
-use serde_json::Value;
-
-/// Why a contract row did not fit its table (a bug, never bad input: rows
-/// come from the engine's own views).
-#[derive(Debug, thiserror::Error)]
-#[error("field `{field}` of a {view} row: {problem}")]
-pub struct RowError {
-    view: &'static str,
-    field: &'static str,
-    problem: &'static str,
-}
-
-struct Fields<'r> {
-    view: &'static str,
-    row: &'r Row,
-}
-
-impl<'r> Fields<'r> {
-    fn err(&self, field: &'static str, problem: &'static str) -> RowError {
-        RowError {
-            view: self.view,
-            field,
-            problem,
-        }
-    }
-    fn get(&self, f: &'static str) -> Result<&'r Value, RowError> {
-        self.row.get(f).ok_or_else(|| self.err(f, "missing"))
-    }
-    fn str(&self, f: &'static str) -> Result<String, RowError> {
-        self.get(f)?
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| self.err(f, "not a string"))
-    }
-    fn u64(&self, f: &'static str) -> Result<u64, RowError> {
-        self.get(f)?
-            .as_u64()
-            .ok_or_else(|| self.err(f, "not an unsigned integer"))
-    }
-    fn f64(&self, f: &'static str) -> Result<f64, RowError> {
-        self.get(f)?
-            .as_f64()
-            .ok_or_else(|| self.err(f, "not a number"))
-    }
-    fn strs(&self, f: &'static str) -> Result<Vec<String>, RowError> {
-        self.get(f)?
-            .as_array()
-            .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect())
-            .ok_or_else(|| self.err(f, "not a list of strings"))
-    }
-    fn json(&self, f: &'static str) -> Result<String, RowError> {
-        Ok(self.get(f)?.to_string())
-    }
-    fn millis(&self, f: &'static str) -> Result<i64, RowError> {
-        parse_rfc3339(&self.str(f)?).map_err(|_| self.err(f, "not an RFC 3339 time"))
-    }
-    fn seconds(&self, f: &'static str) -> Result<u32, RowError> {
-        u32::try_from(self.millis(f)? / 1000).map_err(|_| self.err(f, "outside DateTime's range"))
-    }
-}
 
 #[derive(ChRow, Serialize)]
 pub struct ConversationRow {
@@ -127,92 +73,92 @@ pub struct DebateRow {
 }
 
 impl ConversationRow {
-    pub fn from_row(row: &Row, version: u64, deleted: bool) -> Result<Self, RowError> {
-        let f = Fields {
-            view: "conversation_snapshots",
-            row,
-        };
-        Ok(ConversationRow {
-            conversation_id: f.str("conversation_id")?,
-            user_id: f.str("user_id")?,
-            session_id: f.str("session_id")?,
-            message_count: f.u64("message_count")?,
-            user_messages: f.u64("user_messages")?,
-            assistant_messages: f.u64("assistant_messages")?,
-            total_tokens: f.u64("total_tokens")?,
-            first_ts: f.millis("first_ts")?,
-            last_ts: f.millis("last_ts")?,
-            last_seq: f.u64("last_seq")?,
-            providers: f.strs("providers")?,
-            entity_count: f.u64("entity_count")?,
+    pub fn new(
+        id: Id,
+        row: &Conversation,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Self {
+        let mut providers: Vec<String> = row
+            .providers
+            .iter()
+            .map(|p| names.name(*p).to_owned())
+            .collect();
+        providers.sort_unstable();
+        ConversationRow {
+            conversation_id: names.name(id).to_owned(),
+            user_id: names.name(row.user).to_owned(),
+            session_id: names.name(row.session).to_owned(),
+            message_count: row.message_count,
+            user_messages: row.user_messages,
+            assistant_messages: row.assistant_messages,
+            total_tokens: row.total_tokens,
+            first_ts: row.first_ts,
+            last_ts: row.last_ts,
+            last_seq: row.last_seq,
+            providers,
+            entity_count: row.entity_count,
             _version: version,
             _deleted: deleted.into(),
-        })
+        }
     }
 }
 
 impl ProviderRow {
-    pub fn from_row(row: &Row, version: u64, deleted: bool) -> Result<Self, RowError> {
-        let f = Fields {
-            view: "provider_stats",
-            row,
-        };
-        Ok(ProviderRow {
-            provider: f.str("provider")?,
-            model: f.str("model")?,
-            hour: f.seconds("hour")?,
-            calls: f.u64("calls")?,
-            errors: f.u64("errors")?,
-            tokens_in: f.u64("tokens_in")?,
-            tokens_out: f.u64("tokens_out")?,
-            cost_usd: f.f64("cost_usd")?,
-            latency_p50: f.u64("latency_p50")?,
-            latency_p95: f.u64("latency_p95")?,
-            latency_p99: f.u64("latency_p99")?,
-            latency_avg: f.f64("latency_avg")?,
+    /// `hour` is a `DateTime` (seconds, 1970 to 2106): hours outside it are clamped.
+    pub fn new(
+        key: &ProviderKey,
+        row: &Provider,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Self {
+        let (provider, model, hour) = *key;
+        ProviderRow {
+            provider: names.name(provider).to_owned(),
+            model: names.name(model).to_owned(),
+            hour: u32::try_from((hour / 1000).max(0)).unwrap_or(u32::MAX),
+            calls: row.calls,
+            errors: row.errors,
+            tokens_in: row.tokens_in,
+            tokens_out: row.tokens_out,
+            cost_usd: row.cost_usd.0,
+            latency_p50: row.latency_p50.into(),
+            latency_p95: row.latency_p95.into(),
+            latency_p99: row.latency_p99.into(),
+            latency_avg: row.latency_avg.0,
             _version: version,
             _deleted: deleted.into(),
-        })
+        }
     }
 }
 
 impl MemoryRow {
-    pub fn from_row(row: &Row, version: u64, deleted: bool) -> Result<Self, RowError> {
-        let f = Fields {
-            view: "memory_state",
-            row,
-        };
-        Ok(MemoryRow {
-            memory_id: f.str("memory_id")?,
-            content: f.str("content")?,
-            user_id: f.str("user_id")?,
-            tags: f.strs("tags")?,
-            version: f.json("version")?,
+    pub fn new(id: Id, row: &Memory, names: &dyn IdNames, version: u64, deleted: bool) -> Self {
+        MemoryRow {
+            memory_id: names.name(id).to_owned(),
+            content: row.content.clone(),
+            user_id: names.name(row.user).to_owned(),
+            tags: row.tags.clone(),
+            version: memory_version_json(row),
             _version: version,
             _deleted: deleted.into(),
-        })
+        }
     }
 }
 
 impl DebateRow {
-    pub fn from_row(row: &Row, version: u64, deleted: bool) -> Result<Self, RowError> {
-        let f = Fields {
-            view: "debate_stats",
-            row,
-        };
-        Ok(DebateRow {
-            debate_id: f.str("debate_id")?,
-            rounds: f.u64("rounds")?,
-            participants: f.strs("participants")?,
-            mean_score: f.json("mean_score")?,
-            leader: f.str("leader")?,
-            consensus: f
-                .get("consensus")?
-                .as_bool()
-                .ok_or_else(|| f.err("consensus", "not a boolean"))?
-                .into(),
+    pub fn new(id: Id, row: &Debate, names: &dyn IdNames, version: u64, deleted: bool) -> Self {
+        DebateRow {
+            debate_id: names.name(id).to_owned(),
+            rounds: row.rounds.into(),
+            participants: row.participants.clone(),
+            mean_score: mean_score_json(row),
+            leader: row.leader.clone(),
+            consensus: row.consensus.into(),
             _version: version,
             _deleted: deleted.into(),
-        })
+        }
     }
 }
