@@ -98,10 +98,17 @@ uri = "$NEO4J_URI"
 enabled = false
 TOML
 RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
-"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI"
+"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events.jsonl"
 echo "== the same run again: the stores must not change (idempotent writes)"
 RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
-"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI"
+"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events.jsonl"
+echo "== the same events plus conflicting copies that win, over the same stores: raw rows replaced (tombstones), rollups follow"
+python3 scripts/check/conflicts.py "$work/events.jsonl" 50 > "$work/conflicts.jsonl"
+cat "$work/events.jsonl" "$work/conflicts.jsonl" > "$work/events-conflicts.jsonl"
+"$helixflow" replay --quiet -w 1 --out "$work/w1c" "$work/events-conflicts.jsonl" 2> /dev/null
+sed "s|$work/events.jsonl|$work/events-conflicts.jsonl|" "$work/sinks.toml" > "$work/sinks-conflicts.toml"
+RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks-conflicts.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
+"$check_python" scripts/check/sinks_check.py "$work/w1c" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events-conflicts.jsonl"
 
 echo "== independent Kafka round trip (scripts/check/kafka_roundtrip.py, confluent-kafka) into the sinks"
 scripts/services/kafka.sh reset
@@ -124,5 +131,5 @@ for f in "$work"/w1/*.jsonl; do
 done
 python3 scripts/check/contract_oracle.py "$work/kafka" "$work/events.jsonl"
 echo "kafka round trip: $count messages; REST views = replay, byte for byte"
-"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI"
-echo "oracle: 2 passed, 0 failed; sinks: 3 checks passed"
+"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events.jsonl"
+echo "oracle: 2 passed, 0 failed; sinks: 4 checks passed"

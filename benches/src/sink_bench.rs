@@ -32,7 +32,7 @@ use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::{client, rows, ClickHouseWriter};
 use helixflow_sinks::neo4j::Neo4jWriter;
 use helixflow_sinks::pending::IdNames;
-use helixflow_sinks::queue::change_queue;
+use helixflow_sinks::queue::{change_queue, SinkMessage};
 use helixflow_sinks::runner::{SinkRunner, SinkStatus, SinkWriter};
 use helixflow_types::topology::{ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching};
 use serde_json::json;
@@ -177,7 +177,7 @@ fn batching(args: &Args) -> SinkBatching {
 fn clickhouse_config(args: &Args) -> anyhow::Result<ClickHouseSinkConfig> {
     let mut config: ClickHouseSinkConfig = serde_json::from_value(json!({
         "name": "bench", "url": args.clickhouse_url, "database": DATABASE,
-        "views": ["conversation_snapshots"],
+        "views": ["conversation_snapshots"], "raw_events": [],
     }))?;
     config.batching = batching(args);
     Ok(config)
@@ -303,7 +303,7 @@ fn through_sink(
     // Schema first (untimed): wait for the runner's first written frontier.
     let started = Instant::now();
     for m in msgs {
-        tx.send(m, || false);
+        tx.send(SinkMessage::Changes(m), || false);
     }
     while status.written_frontier() != Time::MAX {
         if let Some(p) = status.problem() {

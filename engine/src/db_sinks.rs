@@ -3,7 +3,7 @@
 //! channel, and the per-view fan-out the workers publish to.
 
 use crate::shared::Shared;
-use helixflow_operators::changes::{Publish, ViewChanges};
+use helixflow_operators::changes::{RawEvents, ViewChanges};
 use helixflow_operators::intern::Id;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewExports;
@@ -11,7 +11,7 @@ use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::ClickHouseWriter;
 use helixflow_sinks::neo4j::Neo4jWriter;
 use helixflow_sinks::pending::IdNames;
-use helixflow_sinks::queue::{change_queue, ChangeSender};
+use helixflow_sinks::queue::{change_queue, ChangeSender, SinkMessage};
 use helixflow_sinks::runner::{SinkError, SinkRunner, SinkStatus};
 use helixflow_types::topology::SinkConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +58,7 @@ impl DbSinks {
         let mut senders: Vec<Vec<ChangeSender>> = vec![Vec::new(); 7];
         let mut status = Vec::new();
         let mut threads = Vec::new();
+        let mut raw_senders = Vec::new();
         for config in configs.iter().filter(|c| is_database_sink(c)) {
             let views: Vec<ViewName> = config
                 .view_names()
@@ -90,6 +91,9 @@ impl DbSinks {
             for v in &views {
                 senders[*v as usize].push(tx.clone());
             }
+            if matches!(config, SinkConfig::ClickHouse(c) if !c.raw_events.is_empty()) {
+                raw_senders.push(tx.clone());
+            }
             let sink_status = Arc::new(SinkStatus::new(config.name(), kind));
             status.push(Arc::clone(&sink_status));
             let runner = SinkRunner {
@@ -108,9 +112,18 @@ impl DbSinks {
             threads.push(thread);
         }
         let mut exports = ViewExports::default();
+        if !raw_senders.is_empty() {
+            let shared = Arc::clone(shared);
+            exports.raw = Some(Arc::new(move |r: RawEvents| {
+                fan_out(&raw_senders, &shared, SinkMessage::Raw(r))
+            }));
+        }
         for (i, targets) in senders.into_iter().enumerate() {
             if !targets.is_empty() {
-                exports.publish[i] = Some(fan_out(targets, Arc::clone(shared)));
+                let shared = Arc::clone(shared);
+                exports.publish[i] = Some(Arc::new(move |c: ViewChanges| {
+                    fan_out(&targets, &shared, SinkMessage::Changes(c))
+                }));
             }
         }
         Ok(DbSinks {
@@ -140,22 +153,20 @@ pub fn written_epoch(sinks: &[Arc<SinkStatus>]) -> Time {
         .unwrap_or(Time::MAX)
 }
 
-/// Sends a view's changes to every sink that takes the view, waiting while
-/// a sink's queue is full (backpressure) unless the engine is stopping.
-fn fan_out(targets: Vec<ChangeSender>, shared: Arc<Shared>) -> Publish {
-    Arc::new(move |changes: ViewChanges| {
-        let stopping = || shared.shutdown.load(Ordering::Relaxed);
-        // Clone for every sink but the last, which takes the original.
-        let mut changes = Some(changes);
-        for (i, tx) in targets.iter().enumerate() {
-            let msg = if i + 1 == targets.len() {
-                changes.take()
-            } else {
-                changes.clone()
-            };
-            if let Some(msg) = msg {
-                tx.send(msg, stopping);
-            }
+/// Sends a message to every sink in `targets`, waiting while a sink's
+/// queue is full (backpressure) unless the engine is stopping.
+fn fan_out(targets: &[ChangeSender], shared: &Shared, msg: SinkMessage) {
+    let stopping = || shared.shutdown.load(Ordering::Relaxed);
+    // Clone for every sink but the last, which takes the original.
+    let mut msg = Some(msg);
+    for (i, tx) in targets.iter().enumerate() {
+        let m = if i + 1 == targets.len() {
+            msg.take()
+        } else {
+            msg.clone()
+        };
+        if let Some(m) = m {
+            tx.send(m, stopping);
         }
-    })
+    }
 }

@@ -3,7 +3,9 @@
 //! epoch. Chunks are newline-delimited lines (files, generator) or framed
 //! Kafka records, whose event type must match their topic's. Rejected
 //! inputs go to the reject log (and a Kafka source's dead-letter topic);
-//! they never stop the stream.
+//! they never stop the stream. When a sink keeps raw events, the decoded
+//! `message` and `provider_call` events of each chunk are handed to it too,
+//! before the operator's capability passes the chunk's epoch.
 //!
 //! Capability contract: the operator holds a capability for the least epoch
 //! that may still arrive. It downgrades to `sealed + 1` only when the feed is
@@ -12,12 +14,13 @@
 //! finished and the feed is drained.
 
 use crate::shared::Shared;
+use helixflow_operators::changes::{PublishRaw, RawEvents};
 use helixflow_operators::facts::{Candidate, Fact};
 use helixflow_operators::intern::Interner;
 use helixflow_operators::Time;
 use helixflow_sources::feed::{Chunk, Records};
 use helixflow_types::decode::{decode_event, RejectReason, Rejection};
-use helixflow_types::event::EventKind;
+use helixflow_types::event::{Event, EventKind};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +35,8 @@ const SLICE: Duration = Duration::from_millis(20);
 pub fn ingest<'s>(
     scope: Scope<'s, Time>,
     shared: Arc<Shared>,
+    worker: usize,
+    raw: Option<PublishRaw>,
 ) -> StreamVec<'s, Time, Candidate<Fact>> {
     source::<_, CapacityContainerBuilder<Vec<Candidate<Fact>>>, _, _>(
         scope,
@@ -59,13 +64,26 @@ pub fn ingest<'s>(
                             .collect();
                     }
                     let source_name = names.get(chunk.source).map_or("?", String::as_str);
-                    let mut accept = |candidate| {
+                    let keep_raw = raw.is_some();
+                    let mut raw_events = Vec::new();
+                    let mut accept = |candidate: Candidate<Fact>, event: Event| {
                         valid += 1;
+                        if keep_raw
+                            && matches!(event.kind(), EventKind::Message | EventKind::ProviderCall)
+                        {
+                            raw_events.push((candidate.fingerprint, event));
+                        }
                         session.give(candidate);
                     };
                     match &chunk.records {
                         None => ingest_lines(&chunk, &shared, source_name, &mut accept),
                         Some(records) => ingest_records(&chunk.data, records, &shared, &mut accept),
+                    }
+                    if let Some(publish) = raw.as_ref().filter(|_| !raw_events.is_empty()) {
+                        publish(RawEvents {
+                            worker,
+                            events: raw_events,
+                        });
                     }
                 }
                 shared.valid.fetch_add(valid, Ordering::Relaxed);
@@ -92,7 +110,7 @@ fn ingest_lines(
     chunk: &Chunk,
     shared: &Shared,
     source_name: &str,
-    accept: &mut impl FnMut(Candidate<Fact>),
+    accept: &mut impl FnMut(Candidate<Fact>, Event),
 ) {
     let lines = chunk.data.split(|&b| b == b'\n');
     for (this_line, line) in (chunk.first_line..).zip(lines) {
@@ -100,7 +118,7 @@ fn ingest_lines(
             continue;
         }
         match decode_candidate(line, None, &shared.ids) {
-            Ok(candidate) => accept(candidate),
+            Ok((candidate, event)) => accept(candidate, event),
             Err(rejection) => {
                 let at = if chunk.first_line > 0 {
                     format!("{}:{this_line}", chunk.origin)
@@ -120,7 +138,7 @@ fn ingest_records(
     data: &[u8],
     records: &Records,
     shared: &Shared,
-    accept: &mut impl FnMut(Candidate<Fact>),
+    accept: &mut impl FnMut(Candidate<Fact>, Event),
 ) {
     let mut start = 0usize;
     for meta in &records.metas {
@@ -131,7 +149,7 @@ fn ingest_records(
             continue;
         };
         match decode_candidate(payload, Some((*kind, topic)), &shared.ids) {
-            Ok(candidate) => accept(candidate),
+            Ok((candidate, event)) => accept(candidate, event),
             Err(rejection) => {
                 let at = format!("{topic}/{}@{}", meta.partition, meta.offset);
                 shared.rejects.record(topic, &at, &rejection, payload);
@@ -143,13 +161,13 @@ fn ingest_records(
     }
 }
 
-/// Decodes one event into a candidate fact; with `expected`, the event must
-/// be of the type its topic carries.
+/// Decodes one event into a candidate fact (and the event itself); with
+/// `expected`, the event must be of the type its topic carries.
 fn decode_candidate(
     bytes: &[u8],
     expected: Option<(EventKind, &str)>,
     ids: &Interner,
-) -> Result<Candidate<Fact>, Rejection> {
+) -> Result<(Candidate<Fact>, Event), Rejection> {
     let event = decode_event(bytes)?;
     if let Some((kind, topic)) = expected {
         if event.kind() != kind {
@@ -163,10 +181,11 @@ fn decode_candidate(
             });
         }
     }
-    Candidate::from_event(&event, ids).map_err(|full| Rejection {
+    let candidate = Candidate::from_event(&event, ids).map_err(|full| Rejection {
         reason: RejectReason::OutOfRange,
         detail: full.to_string(),
-    })
+    })?;
+    Ok((candidate, event))
 }
 
 /// True if `line` is the empty piece after a chunk's final newline.

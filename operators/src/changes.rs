@@ -56,6 +56,20 @@ impl ViewChanges {
     }
 }
 
+/// Decoded events of the kinds a sink keeps raw (`message`, `provider_call`),
+/// as one worker's ingest took them from one input chunk, each with its
+/// payload fingerprint (the dedup rule's tie-breaker). Sent before the
+/// worker's exports pass the chunk's epoch, so a sink that has seen every
+/// worker's changes up to an epoch has seen these too.
+#[derive(Clone, Debug)]
+pub struct RawEvents {
+    pub worker: usize,
+    pub events: Vec<(u64, helixflow_types::event::Event)>,
+}
+
+/// Where ingest hands raw events (may block, like [`Publish`]).
+pub type PublishRaw = Arc<dyn Fn(RawEvents) + Send + Sync>;
+
 /// Where an export operator hands its changes (may block: that is how a
 /// slow sink applies backpressure to the dataflow).
 pub type Publish = Arc<dyn Fn(ViewChanges) + Send + Sync>;

@@ -34,6 +34,28 @@ pub struct DedupStats {
     pub kept: AtomicU64,
 }
 
+/// How an event compares with the one kept under its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Same payload: a plain duplicate.
+    Duplicate,
+    /// A different payload that wins by the rule: it replaces the kept one.
+    Replaces,
+    /// A different payload that loses by the rule.
+    Loses,
+}
+
+/// The dedup rule for `(ts, fingerprint)` against the kept event's.
+pub fn verdict(kept: (i64, u64), candidate: (i64, u64)) -> Verdict {
+    if kept.1 == candidate.1 {
+        Verdict::Duplicate
+    } else if candidate > kept {
+        Verdict::Replaces
+    } else {
+        Verdict::Loses
+    }
+}
+
 struct Kept<F> {
     ts: i64,
     fingerprint: u64,
@@ -91,20 +113,20 @@ where
                             Entry::Occupied(mut o) => {
                                 dups += 1;
                                 let k = o.get_mut();
-                                if k.fingerprint == c.fingerprint {
-                                    k.copies += 1;
-                                } else if (c.ts, c.fingerprint) > (k.ts, k.fingerprint) {
-                                    conflicts += k.copies;
-                                    session.give((k.fact.clone(), time, -1));
-                                    session.give((c.fact.clone(), time, 1));
-                                    *k = Kept {
-                                        ts: c.ts,
-                                        fingerprint: c.fingerprint,
-                                        copies: 1,
-                                        fact: c.fact,
-                                    };
-                                } else {
-                                    conflicts += 1;
+                                match verdict((k.ts, k.fingerprint), (c.ts, c.fingerprint)) {
+                                    Verdict::Duplicate => k.copies += 1,
+                                    Verdict::Replaces => {
+                                        conflicts += k.copies;
+                                        session.give((k.fact.clone(), time, -1));
+                                        session.give((c.fact.clone(), time, 1));
+                                        *k = Kept {
+                                            ts: c.ts,
+                                            fingerprint: c.fingerprint,
+                                            copies: 1,
+                                            fact: c.fact,
+                                        };
+                                    }
+                                    Verdict::Loses => conflicts += 1,
                                 }
                             }
                         }

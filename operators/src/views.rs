@@ -6,7 +6,7 @@
 //! [`ViewTraces`]: the API, the sinks and `replay` read those traces (never a
 //! copy of the data) through [`ViewTraces::read`].
 
-use crate::changes::{export_keyed, export_pairs, Publish};
+use crate::changes::{export_keyed, export_pairs, Publish, PublishRaw};
 use crate::conversation_snapshots::{
     conversation_items, conversation_snapshots, ConversationTrace,
 };
@@ -189,6 +189,8 @@ pub struct ViewExports {
     pub worker: usize,
     /// Per view (contract order): where its changes go, if any sink wants them.
     pub publish: [Option<Publish>; 7],
+    /// Where raw `message` and `provider_call` events go, if a sink wants them.
+    pub raw: Option<PublishRaw>,
 }
 
 impl ViewExports {

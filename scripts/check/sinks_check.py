@@ -1,9 +1,12 @@
 """Independent check of the database sinks: reads every view table back from
 ClickHouse with clickhouse-client (FINAL, tombstones filtered) and the graph
 from Neo4j with the official Python driver, and compares them row for row
-with the view files `helixflow replay` wrote.
+with the view files `helixflow replay` wrote. Given the events file too, it
+checks the raw `provider_calls` and `messages` tables against the events
+(decoded by the independent contract oracle) and the hourly and daily
+provider rollups against the `provider_stats` view.
 
-usage: sinks_check.py VIEW_DIR CLICKHOUSE_TCP_PORT BOLT_URI
+usage: sinks_check.py VIEW_DIR CLICKHOUSE_TCP_PORT BOLT_URI [EVENTS_FILE]
 """
 
 import datetime
@@ -14,6 +17,9 @@ import sys
 from pathlib import Path
 
 from neo4j import GraphDatabase
+
+sys.path.insert(0, str(Path(__file__).parent))
+from contract_oracle import Reject, decode  # noqa: E402
 
 TABLES = {
     "conversation_snapshots": ["conversation_id"],
@@ -142,9 +148,139 @@ def check_graph(view_dir, uri):
     return failures
 
 
+def clickhouse_rows(port, query):
+    text = subprocess.run(["clickhouse-client", "--port", str(port), "--query",
+                           query + " FORMAT JSONEachRow"],
+                          check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+RAW = {
+    "provider_call": ("provider_calls", ("event_id",),
+                      ("ts", "provider", "model", "latency_ms", "tokens_in", "tokens_out",
+                       "cost_usd", "success", "error")),
+    "message": ("messages", ("conversation_id", "seq"),
+                ("event_id", "ts", "session_id", "user_id", "role", "content", "tokens",
+                 "provider", "model", "latency_ms", "intent", "debate_id", "entities")),
+}
+
+
+def raw_value(field, value):
+    """A raw table's value in the oracle's form."""
+    if field in ("seq", "ts", "tokens", "latency_ms", "tokens_in", "tokens_out") \
+            and value is not None:
+        return int(value)
+    if field == "success":
+        return bool(value)
+    if field == "entities":
+        return [(x["id"], x["name"], x["kind"]) for x in json.loads(value)]
+    return value
+
+
+def report(bad, problem, ok):
+    """Prints one check's outcome; 1 if it failed."""
+    if bad:
+        print(f"{problem}; first problem: {bad[:1]}", file=sys.stderr)
+        return 1
+    print(ok)
+    return 0
+
+
+def check_raw(events_file, port):
+    """Each raw table holds one live row per distinct key of the valid events:
+    the event itself where every copy agrees, and for conflicting copies
+    one of those with the greatest ts (the engine's rule breaks ties by a
+    payload fingerprint this check does not recompute)."""
+    failures = 0
+    copies = {t: {} for t in RAW}
+    for line in Path(events_file).read_text().splitlines():
+        try:
+            e = decode(line)
+        except Reject:
+            continue
+        if e["type"] in RAW:
+            copies[e["type"]].setdefault(e["key"], []).append(e)
+    for kind, (table, key, fields) in RAW.items():
+        rows = clickhouse_rows(port, f"SELECT * FROM (SELECT * FROM helixflow.{table} FINAL) "
+                                     "WHERE _deleted = 0")
+        got = {(kind,) + tuple(raw_value(k, r[k]) for k in key): r for r in rows}
+        bad = []
+        if len(got) != len(rows):
+            bad.append(("duplicate keys", len(rows) - len(got)))
+        if got.keys() != copies[kind].keys():
+            bad.append(("keys differ", len(got.keys() ^ copies[kind].keys())))
+        conflicts = 0
+        for k, es in copies[kind].items():
+            r = got.get(k)
+            if r is None:
+                continue
+            row = {f: raw_value(f, r[f]) for f in fields}
+            distinct = {json.dumps([e.get(f) for f in fields]) for e in es}
+            conflicts += len(distinct) > 1
+            top = max(e["ts"] for e in es)
+            if not any(all(same(row[f], e.get(f)) for f in fields) for e in es if e["ts"] == top):
+                bad.append((k, row))
+        failures += report(
+            bad, f"clickhouse {table}: {len(got)} keys, events have {len(copies[kind])}",
+            f"clickhouse {table}: {len(got)} rows = the distinct valid events "
+            f"({conflicts} keys with conflicting copies)")
+    return failures
+
+
+def check_rollups(view_dir, port):
+    """Hourly rollups equal provider_stats' counts and sums, daily rollups
+    their sums per day; percentiles equal quantilesExact over the raw table
+    wherever no replaced row was retracted in the bucket."""
+    failures = 0
+    stats = load(view_dir / "provider_stats.jsonl")
+    sums = ("calls", "errors", "tokens_in", "tokens_out", "cost_usd")
+    daily = {}
+    for r in stats:
+        d = daily.setdefault((r["provider"], r["model"], r["hour"][:10]), dict.fromkeys(sums, 0))
+        for k in sums:
+            d[k] += r[k]
+    for name, column, want in (
+            ("hourly", "hour", {(r["provider"], r["model"], r["hour"]): r for r in stats}),
+            ("daily", "day", daily)):
+        rows = clickhouse_rows(
+            port,
+            f"SELECT provider, model, {column}, sumMerge(calls) AS calls, "
+            "sumMerge(errors) AS errors, sumMerge(tokens_in) AS tokens_in, "
+            "sumMerge(tokens_out) AS tokens_out, sumMerge(cost_usd) AS cost_usd, "
+            "quantilesExactIfMerge(0.5, 0.95, 0.99)(latency) AS latency "
+            f"FROM helixflow.provider_calls_{name} GROUP BY provider, model, {column}")
+        exact = {(r["provider"], r["model"], r["b"]): r for r in clickhouse_rows(
+            port,
+            "SELECT provider, model, "
+            + ("toString(toStartOfHour(toDateTime(intDiv(ts, 1000))))" if name == "hourly"
+               else "toString(toDate(toDateTime(intDiv(ts, 1000))))")
+            + " AS b, quantilesExact(0.5, 0.95, 0.99)(latency_ms) AS latency, "
+            "countIf(_deleted = 1) AS retracted FROM helixflow.provider_calls "
+            "GROUP BY provider, model, b")}
+        got = {}
+        for r in rows:
+            bucket = r[column].replace(" ", "T") + "Z" if name == "hourly" else r[column]
+            got[(r["provider"], r["model"], bucket)] = r
+            e = exact.get((r["provider"], r["model"], r[column]))
+            if e is None or (int(e["retracted"]) == 0
+                             and [int(x) for x in e["latency"]] != [int(x) for x in r["latency"]]):
+                got[(r["provider"], r["model"], bucket)] = None
+        live = {k: v for k, v in got.items() if v is None or int(v["calls"]) != 0}
+        bad = [k for k, w in want.items()
+               if live.get(k) is None or not all(same(float(live[k][s]), float(w[s])) for s in sums)]
+        bad += [k for k in live if k not in want]
+        failures += report(
+            bad, f"clickhouse provider_calls_{name}: {len(live)} buckets, want {len(want)}",
+            f"clickhouse provider_calls_{name}: {len(live)} buckets = provider_stats "
+            "(counts, sums; percentiles = quantilesExact over the raw table)")
+    return failures
+
+
 def main():
     view_dir, port, uri = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     failures = check_tables(view_dir, port) + check_graph(view_dir, uri)
+    if len(sys.argv) > 4:
+        failures += check_raw(sys.argv[4], port) + check_rollups(view_dir, port)
     if failures:
         sys.exit(f"sinks check: {failures} mismatches")
     print("sinks check: ClickHouse tables and the Neo4j graph equal the views")

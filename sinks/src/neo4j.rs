@@ -12,7 +12,7 @@
 //! A pair that disappears from the view loses its edge. A uniqueness
 //! constraint on `Entity.id` is created at start.
 
-use crate::pending::{IdNames, Op, RowChange};
+use crate::pending::{Batch, IdNames, Op};
 use crate::runner::{SinkError, SinkWriter};
 use helixflow_operators::intern::Id;
 use helixflow_operators::rows::ViewItem;
@@ -176,7 +176,8 @@ impl SinkWriter for Neo4jWriter {
             .map_err(|e| SinkError::new("creating the Entity.id uniqueness constraint", e))
     }
 
-    fn write(&mut self, _version: u64, changes: &[RowChange]) -> Result<(), SinkError> {
+    fn write(&mut self, _version: u64, batch: &Batch) -> Result<(), SinkError> {
+        let changes = &batch.changes;
         let graph = self.graph()?;
         // Entities first (so their nodes exist with fields), then edges;
         // deletes before upserts of the same view.

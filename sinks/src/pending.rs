@@ -2,12 +2,14 @@
 //! to be written. A later change of a key replaces an earlier one, so the
 //! backlog never holds more than one row per key of the views it serves,
 //! however long the server is away. Rows stay typed (ids interned) until a
-//! writer turns a batch into its store's rows.
+//! writer turns a batch into its store's rows. Raw events (for a sink that
+//! keeps them) wait beside the view rows, as they came.
 
 use foldhash::HashMap;
-use helixflow_operators::changes::ViewChanges;
+use helixflow_operators::changes::{RawEvents, ViewChanges};
 use helixflow_operators::intern::{Id, Interner};
 use helixflow_operators::rows::{ItemKey, ViewItem, ViewName};
+use helixflow_types::event::Event;
 
 /// Names of interned ids, for writers turning typed rows into store rows.
 pub trait IdNames: Send + Sync {
@@ -38,21 +40,50 @@ pub struct RowChange {
     pub item: ViewItem,
 }
 
-/// Latest change per (view, key).
+/// A raw event and its payload fingerprint.
+pub type RawEvent = (u64, Event);
+
+/// What one write takes.
+#[derive(Default)]
+pub struct Batch {
+    /// View rows, in (view, key) order.
+    pub changes: Vec<RowChange>,
+    /// Raw events (duplicates included: the writer applies the dedup rule).
+    pub raw: Vec<RawEvent>,
+}
+
+impl Batch {
+    /// Rows and events in the batch.
+    pub fn len(&self) -> usize {
+        self.changes.len() + self.raw.len()
+    }
+    /// True when the batch holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Latest change per (view, key), and raw events.
 #[derive(Default)]
 pub struct Pending {
     rows: HashMap<(ViewName, ItemKey), (Op, ViewItem)>,
+    raw: Vec<RawEvent>,
 }
 
 impl Pending {
-    /// Changed keys waiting.
+    /// Changed keys and raw events waiting.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.raw.len()
     }
 
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
+    }
+
+    /// Adds raw events.
+    pub fn absorb_raw(&mut self, events: RawEvents) {
+        self.raw.extend(events.events);
     }
 
     /// Adds one worker's changes (deletes first: an upsert of the same key
@@ -69,18 +100,23 @@ impl Pending {
     /// Takes every waiting change, in (view, key) order. Keys in intern
     /// order are close to the tables' sort order, which the server sorts
     /// each insert by (and compresses better).
-    pub fn take(&mut self) -> Vec<RowChange> {
+    pub fn take(&mut self) -> Batch {
         let mut out: Vec<_> = self.rows.drain().collect();
         out.sort_unstable_by_key(|(key, _)| *key);
-        out.into_iter()
-            .map(|((view, _), (op, item))| RowChange { view, op, item })
-            .collect()
+        Batch {
+            changes: out
+                .into_iter()
+                .map(|((view, _), (op, item))| RowChange { view, op, item })
+                .collect(),
+            raw: std::mem::take(&mut self.raw),
+        }
     }
 
     /// Puts back changes whose write failed, unless a newer change of the
     /// same key arrived meanwhile.
-    pub fn restore(&mut self, changes: Vec<RowChange>) {
-        for c in changes {
+    pub fn restore(&mut self, batch: Batch) {
+        self.raw.extend(batch.raw);
+        for c in batch.changes {
             self.rows
                 .entry((c.view, c.item.key()))
                 .or_insert((c.op, c.item));
@@ -118,14 +154,17 @@ mod tests {
         p.absorb(message(pairs(&[(1, 2, 1), (1, 3, 1)]), pairs(&[])));
         p.absorb(message(pairs(&[(1, 2, 4)]), pairs(&[])));
         assert_eq!(p.len(), 2, "one row per key");
-        let mut taken = p.take();
+        let mut taken = p.take().changes;
         taken.sort_by_key(|c| c.item.key());
         assert_eq!(taken[0].item, ViewItem::Pair((Id(1), Id(2)), 4));
         assert!(p.is_empty());
         // While the write was out, (1, 2) left the view: restoring must not revive it.
         p.absorb(message(pairs(&[]), pairs(&[(1, 2, 4)])));
-        p.restore(taken);
-        let mut again = p.take();
+        p.restore(Batch {
+            changes: taken,
+            raw: Vec::new(),
+        });
+        let mut again = p.take().changes;
         again.sort_by_key(|c| c.item.key());
         assert_eq!(again.len(), 2);
         assert_eq!(again[0].op, Op::Delete);

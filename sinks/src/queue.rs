@@ -5,10 +5,27 @@
 //! each epoch's messages are. Waiting is how backpressure reaches the
 //! dataflow and, through it, the sources.
 
-use helixflow_operators::changes::ViewChanges;
+use helixflow_operators::changes::{RawEvents, ViewChanges};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+/// What flows to a sink runner: a view's changes, or raw events.
+#[derive(Clone, Debug)]
+pub enum SinkMessage {
+    Changes(ViewChanges),
+    Raw(RawEvents),
+}
+
+impl SinkMessage {
+    /// Rows the message carries (changed keys, or events).
+    pub fn rows(&self) -> usize {
+        match self {
+            SinkMessage::Changes(c) => c.rows(),
+            SinkMessage::Raw(r) => r.events.len(),
+        }
+    }
+}
 
 /// Message slots of a queue (progress-only messages carry no rows).
 const MESSAGE_SLOTS: usize = 1024;
@@ -19,7 +36,7 @@ const WAIT_STEP: Duration = Duration::from_millis(2);
 /// The workers' end of a queue (cloned into every worker).
 #[derive(Clone)]
 pub struct ChangeSender {
-    tx: crossbeam_channel::Sender<ViewChanges>,
+    tx: crossbeam_channel::Sender<SinkMessage>,
     queued: Arc<AtomicU64>,
     limit: u64,
     /// Gone once the runner has dropped its end.
@@ -28,7 +45,7 @@ pub struct ChangeSender {
 
 /// The runner's end of a queue.
 pub struct ChangeReceiver {
-    rx: crossbeam_channel::Receiver<ViewChanges>,
+    rx: crossbeam_channel::Receiver<SinkMessage>,
     queued: Arc<AtomicU64>,
     _alive: Arc<()>,
 }
@@ -58,7 +75,7 @@ impl ChangeSender {
     /// Sends `msg`, waiting while the queue is full. Returns false, having
     /// dropped the message, only if `give_up()` turns true while waiting (the
     /// engine is stopping) or the runner is gone.
-    pub fn send(&self, msg: ViewChanges, give_up: impl Fn() -> bool) -> bool {
+    pub fn send(&self, msg: SinkMessage, give_up: impl Fn() -> bool) -> bool {
         let rows = msg.rows() as u64;
         while rows > 0 && self.queued.load(Ordering::Acquire) >= self.limit {
             if give_up() || self.runner.strong_count() == 0 {
@@ -83,11 +100,11 @@ impl ChangeSender {
 
 impl ChangeReceiver {
     /// The next message, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<ViewChanges> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<SinkMessage> {
         self.rx.recv_timeout(timeout).ok().map(|m| self.taken(m))
     }
     /// The next message if one is waiting.
-    pub fn try_recv(&self) -> Option<ViewChanges> {
+    pub fn try_recv(&self) -> Option<SinkMessage> {
         self.rx.try_recv().ok().map(|m| self.taken(m))
     }
     /// True when no message waits.
@@ -98,7 +115,7 @@ impl ChangeReceiver {
     pub fn queued_rows(&self) -> u64 {
         self.queued.load(Ordering::Acquire)
     }
-    fn taken(&self, msg: ViewChanges) -> ViewChanges {
+    fn taken(&self, msg: SinkMessage) -> SinkMessage {
         self.queued.fetch_sub(msg.rows() as u64, Ordering::AcqRel);
         msg
     }
@@ -111,14 +128,14 @@ mod tests {
     use helixflow_operators::rows::{ViewName, ViewPart};
     use std::sync::atomic::AtomicBool;
 
-    fn message(rows: u32) -> ViewChanges {
-        ViewChanges {
+    fn message(rows: u32) -> SinkMessage {
+        SinkMessage::Changes(ViewChanges {
             view: ViewName::EntityCooccurrence,
             worker: 0,
             upper: 1,
             upserts: ViewPart::Cooccurrence((0..rows).map(|i| ((Id(i), Id(i + 1)), 1)).collect()),
             deletes: ViewPart::Cooccurrence(Vec::new()),
-        }
+        })
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! message, see [`crate::queue`]), the export operators block, and the
 //! dataflow and the sources wait with them. Nothing is dropped.
 
-use crate::pending::{Pending, RowChange};
+use crate::pending::{Batch, Pending};
 use crate::queue::ChangeReceiver;
+use crate::queue::SinkMessage;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::Time;
 use helixflow_types::topology::SinkBatching;
@@ -43,8 +44,9 @@ impl SinkError {
 pub trait SinkWriter: Send + 'static {
     /// Creates what the store needs (schema, constraints); retried until it succeeds.
     fn prepare(&mut self) -> Result<(), SinkError>;
-    /// Writes every change, idempotently. `version` grows with every call.
-    fn write(&mut self, version: u64, changes: &[RowChange]) -> Result<(), SinkError>;
+    /// Writes every change (and raw event), idempotently. `version` grows
+    /// with every call.
+    fn write(&mut self, version: u64, batch: &Batch) -> Result<(), SinkError>;
 }
 
 /// What one sink has done, for status lines, metrics and Kafka commits.
@@ -195,17 +197,22 @@ impl SinkRunner {
                 let first = self.changes.recv_timeout(Duration::from_millis(5));
                 let mut next = first;
                 let mut taken = 0;
-                while let Some(c) = next.take() {
+                while let Some(m) = next.take() {
                     taken += 1;
-                    if let Some(f) = frontiers.get_mut(&(c.view, c.worker)) {
-                        *f = (*f).max(c.upper);
-                    }
-                    if !c.is_empty() {
+                    if m.rows() > 0 {
                         oldest.get_or_insert_with(Instant::now);
                         status
                             .largest_message
-                            .fetch_max(c.rows() as u64, Ordering::Relaxed);
-                        pending.absorb(c);
+                            .fetch_max(m.rows() as u64, Ordering::Relaxed);
+                    }
+                    match m {
+                        SinkMessage::Changes(c) => {
+                            if let Some(f) = frontiers.get_mut(&(c.view, c.worker)) {
+                                *f = (*f).max(c.upper);
+                            }
+                            pending.absorb(c);
+                        }
+                        SinkMessage::Raw(r) => pending.absorb_raw(r),
                     }
                     // A bounded round, so a busy channel still lets batches out.
                     if room(&pending) && taken < 4096 {
@@ -287,12 +294,12 @@ mod tests {
         fn prepare(&mut self) -> Result<(), SinkError> {
             Ok(())
         }
-        fn write(&mut self, _version: u64, changes: &[RowChange]) -> Result<(), SinkError> {
+        fn write(&mut self, _version: u64, batch: &Batch) -> Result<(), SinkError> {
             if self.down.load(Ordering::Relaxed) {
                 return Err(SinkError::new("writing", "connection refused"));
             }
             let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-            for c in changes {
+            for c in &batch.changes {
                 if let ViewItem::Pair((a, b), n) = c.item {
                     store.insert((a.0, b.0), n);
                 }
@@ -301,14 +308,14 @@ mod tests {
         }
     }
 
-    fn message(upper: Time, pairs: Vec<((Id, Id), helixflow_operators::Diff)>) -> ViewChanges {
-        ViewChanges {
+    fn message(upper: Time, pairs: Vec<((Id, Id), helixflow_operators::Diff)>) -> SinkMessage {
+        SinkMessage::Changes(ViewChanges {
             view: ViewName::EntityCooccurrence,
             worker: 0,
             upper,
             upserts: ViewPart::Cooccurrence(pairs),
             deletes: ViewPart::Cooccurrence(Vec::new()),
-        }
+        })
     }
 
     #[test]

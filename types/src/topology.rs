@@ -12,7 +12,9 @@ mod sinks;
 
 pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
 use serde::Deserialize;
-pub use sinks::{ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching, GRAPH_VIEWS, TABLE_VIEWS};
+pub use sinks::{
+    ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching, GRAPH_VIEWS, RAW_EVENT_TYPES, TABLE_VIEWS,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -478,6 +480,26 @@ impl Topology {
                             &format!("{field}.url"),
                             format!("{:?} is not an HTTP address", c.url),
                             "use e.g. `url = \"http://127.0.0.1:8123\"`",
+                        ));
+                    }
+                    if let Some(t) = c
+                        .raw_events
+                        .iter()
+                        .find(|t| !RAW_EVENT_TYPES.contains(&t.as_str()))
+                    {
+                        return Err(invalid(
+                            &format!("{field}.raw_events"),
+                            format!("no raw table for event type `{t}`"),
+                            "list only `provider_call` and `message` (or `[]`)",
+                        ));
+                    }
+                    if !c.raw_events.is_empty() && c.views.is_empty() {
+                        return Err(invalid(
+                            &format!("{field}.raw_events"),
+                            "raw events on a sink with no views: its written epoch (which \
+                             Kafka commits wait for) comes from the views' changes"
+                                .into(),
+                            "add a view to the sink, or set `raw_events = []`",
                         ));
                     }
                 }

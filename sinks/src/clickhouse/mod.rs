@@ -2,15 +2,17 @@
 //! to the view (schema in [`schema`]), writing each batch of changed keys as
 //! RowBinary inserts through the `clickhouse` crate.
 
+pub mod raw;
 pub mod rows;
 pub mod schema;
 
-use crate::pending::{IdNames, Op, RowChange};
+use crate::pending::{Batch, IdNames, Op, RowChange};
 use crate::runner::{SinkError, SinkWriter};
 use clickhouse::{Client, Compression};
 use helixflow_operators::rows::ViewItem;
 use helixflow_operators::rows::ViewName;
 use helixflow_types::topology::ClickHouseSinkConfig;
+use raw::{RawKinds, RawTables};
 use rows::{ConversationRow, DebateRow, MemoryRow, ProviderRow};
 use std::sync::Arc;
 
@@ -23,8 +25,12 @@ pub struct ClickHouseWriter {
     database: String,
     views: Vec<ViewName>,
     names: Arc<dyn IdNames>,
+    raw: RawTables,
     runtime: tokio::runtime::Runtime,
 }
+
+/// Rows per insert of raw events (one block: atomic on the server).
+const RAW_INSERT_ROWS: usize = 100_000;
 
 /// A client for a sink's settings (credentials from the named environment variables).
 pub fn client(config: &ClickHouseSinkConfig) -> Client {
@@ -62,15 +68,18 @@ impl ClickHouseWriter {
             database: config.database.clone(),
             views,
             names,
+            raw: RawTables::new(RawKinds {
+                calls: config.raw_events.iter().any(|k| k == "provider_call"),
+                messages: config.raw_events.iter().any(|k| k == "message"),
+            }),
             runtime,
         })
     }
 
-    async fn insert<T>(&self, view: ViewName, rows: Vec<T>) -> Result<(), SinkError>
+    async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), SinkError>
     where
         T: clickhouse::RowOwned + clickhouse::RowWrite,
     {
-        let table = view.as_str();
         let what = || {
             format!(
                 "inserting {} rows into {}.{table}",
@@ -83,7 +92,7 @@ impl ClickHouseWriter {
             .insert::<T>(table)
             .await
             .map_err(|e| SinkError::new(what(), e))?;
-        for r in &rows {
+        for r in rows {
             insert
                 .write(r)
                 .await
@@ -115,6 +124,7 @@ impl SinkWriter for ClickHouseWriter {
                 .iter()
                 .filter_map(|v| schema::create_table(&self.database, *v)),
         );
+        statements.extend(raw::create_statements(&self.database, self.raw.kinds));
         self.runtime.block_on(async {
             for s in &statements {
                 self.admin
@@ -123,11 +133,15 @@ impl SinkWriter for ClickHouseWriter {
                     .await
                     .map_err(|e| SinkError::new(format!("creating the schema ({s})"), e))?;
             }
-            Ok(())
+            // Uncompressed: 18.16 answers compressed selects in a way the
+            // crate reads as empty.
+            let reader = self.admin.clone().with_compression(Compression::None);
+            self.raw.load(&reader, &self.database).await
         })
     }
 
-    fn write(&mut self, version: u64, changes: &[RowChange]) -> Result<(), SinkError> {
+    fn write(&mut self, version: u64, batch: &Batch) -> Result<(), SinkError> {
+        let changes = &batch.changes;
         self.runtime.block_on(async {
             for view in &self.views {
                 if !changes.iter().any(|c| c.view == *view) {
@@ -142,7 +156,7 @@ impl SinkWriter for ClickHouseWriter {
                             }
                             _ => None,
                         });
-                        self.insert(*view, rows).await?
+                        self.insert(view.as_str(), &rows).await?
                     }
                     ViewName::ProviderStats => {
                         let rows = typed(changes, *view, |item, deleted| match item {
@@ -151,7 +165,7 @@ impl SinkWriter for ClickHouseWriter {
                             }
                             _ => None,
                         });
-                        self.insert(*view, rows).await?
+                        self.insert(view.as_str(), &rows).await?
                     }
                     ViewName::MemoryState => {
                         let rows = typed(changes, *view, |item, deleted| match item {
@@ -160,7 +174,7 @@ impl SinkWriter for ClickHouseWriter {
                             }
                             _ => None,
                         });
-                        self.insert(*view, rows).await?
+                        self.insert(view.as_str(), &rows).await?
                     }
                     ViewName::DebateStats => {
                         let rows = typed(changes, *view, |item, deleted| match item {
@@ -169,12 +183,23 @@ impl SinkWriter for ClickHouseWriter {
                             }
                             _ => None,
                         });
-                        self.insert(*view, rows).await?
+                        self.insert(view.as_str(), &rows).await?
                     }
                     _ => {}
                 }
             }
-            Ok(())
-        })
+            Ok::<(), SinkError>(())
+        })?;
+        // Raw events after the views; each insert recorded as it lands.
+        let planned = self.raw.plan(&batch.raw, version);
+        for rows in planned.calls.chunks(RAW_INSERT_ROWS) {
+            self.runtime.block_on(self.insert("provider_calls", rows))?;
+            self.raw.calls_written(rows);
+        }
+        for rows in planned.messages.chunks(RAW_INSERT_ROWS) {
+            self.runtime.block_on(self.insert("messages", rows))?;
+            self.raw.messages_written(rows);
+        }
+        Ok(())
     }
 }

@@ -125,9 +125,21 @@ pub struct ClickHouseSinkConfig {
     /// (needs `RowBinaryWithNamesAndTypes`; ClickHouse 18.16 lacks it).
     #[serde(default)]
     pub validation: bool,
+    /// Raw events kept in tables of their own (`provider_call` into
+    /// `provider_calls` with its hourly and daily rollups, `message` into
+    /// `messages`); both by default, `[]` for none.
+    #[serde(default = "default_raw_events")]
+    pub raw_events: Vec<String>,
     /// Batching, retries and the backlog bound (`[sinks.batching]`).
     #[serde(default)]
     pub batching: SinkBatching,
+}
+
+/// The event types a ClickHouse sink can keep raw.
+pub const RAW_EVENT_TYPES: [&str; 2] = ["provider_call", "message"];
+
+fn default_raw_events() -> Vec<String> {
+    RAW_EVENT_TYPES.map(String::from).to_vec()
 }
 
 fn default_database() -> String {
