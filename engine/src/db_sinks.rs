@@ -91,7 +91,12 @@ impl DbSinks {
             for v in &views {
                 senders[*v as usize].push(tx.clone());
             }
-            if matches!(config, SinkConfig::ClickHouse(c) if !c.raw_events.is_empty()) {
+            let takes_raw = match config {
+                SinkConfig::ClickHouse(c) => !c.raw_events.is_empty(),
+                SinkConfig::Neo4j(c) => c.mention_names,
+                SinkConfig::Files(_) => false,
+            };
+            if takes_raw {
                 raw_senders.push(tx.clone());
             }
             let sink_status = Arc::new(SinkStatus::new(config.name(), kind));

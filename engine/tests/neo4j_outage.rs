@@ -131,7 +131,7 @@ fn a_neo4j_outage_mid_run_loses_and_duplicates_nothing() {
         &["entity_id", "name", "kind"],
     );
     let got = read_graph(
-        "MATCH (e:Entity) WHERE e.name IS NOT NULL RETURN e.id AS id, e.name AS name, e.kind AS kind",
+        "MATCH (e:Entity) WHERE e.event_id IS NOT NULL RETURN e.id AS id, e.name AS name, e.kind AS kind",
         |r| format!("{} {} {}", string(r, "id"), string(r, "name"), string(r, "kind")),
     );
     assert!(got == entities, "Entity nodes differ from the view");

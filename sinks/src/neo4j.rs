@@ -1,8 +1,10 @@
 //! The Neo4j sink: the knowledge graph over Bolt.
 //!
 //! - `(:Entity {id, name, kind, properties, conversation_id, ts, event_id})`
-//!   from the `entities` view; an entity only mentioned (an endpoint of a
-//!   relationship or a co-occurring pair) is an `(:Entity {id})` node.
+//!   from the `entities` view; an entity only mentioned (in a message, or
+//!   as an endpoint of a relationship or a co-occurring pair) is an
+//!   `(:Entity {id})` node, with the `name` and `kind` of its latest
+//!   message mention if it has one (see [`crate::mentions`]).
 //! - `(a)-[:RELATES {rel_type, weight, conversation_id, ts, event_id}]->(b)`
 //!   per `relationships` row (one edge per source, target and rel_type).
 //! - `(a)-[:CO_OCCURS {count}]->(b)` per `entity_cooccurrence` pair, `a < b`.
@@ -12,6 +14,7 @@
 //! A pair that disappears from the view loses its edge. A uniqueness
 //! constraint on `Entity.id` is created at start.
 
+use crate::mentions::Mentions;
 use crate::pending::{Batch, IdNames, Op};
 use crate::runner::{SinkError, SinkWriter};
 use helixflow_operators::intern::Id;
@@ -50,7 +53,15 @@ const DELETE_PAIRS: &str = "UNWIND $rows AS row \
 /// id); should one disappear, its node keeps its id and loses the fields.
 const DELETE_ENTITIES: &str = "UNWIND $rows AS row \
      MATCH (e:Entity {id: row.entity_id}) \
-     REMOVE e.name, e.kind, e.properties, e.conversation_id, e.ts, e.event_id";
+     REMOVE e.properties, e.conversation_id, e.ts, e.event_id \
+     SET e.name = e.mention_name, e.kind = e.mention_kind";
+/// A mention names a node only while no `entity` event does (`event_id`
+/// is set only from the `entities` view).
+const UPSERT_MENTIONS: &str = "UNWIND $rows AS row \
+     MERGE (e:Entity {id: row.id}) \
+     SET e.mention_name = row.name, e.mention_kind = row.kind, \
+         e.name = CASE WHEN e.event_id IS NULL THEN row.name ELSE e.name END, \
+         e.kind = CASE WHEN e.event_id IS NULL THEN row.kind ELSE e.kind END";
 
 /// Rows per `UNWIND` statement.
 const STATEMENT_ROWS: usize = 5_000;
@@ -62,6 +73,8 @@ pub struct Neo4jWriter {
     password: String,
     graph: Option<Graph>,
     names: Arc<dyn IdNames>,
+    /// Latest mention per entity id, when the sink names entities from mentions.
+    mentions: Option<Mentions>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -84,6 +97,7 @@ impl Neo4jWriter {
             password: std::env::var(&config.password_env).unwrap_or_default(),
             graph: None,
             names,
+            mentions: config.mention_names.then(Mentions::default),
             runtime,
         })
     }
@@ -177,37 +191,53 @@ impl SinkWriter for Neo4jWriter {
     }
 
     fn write(&mut self, _version: u64, batch: &Batch) -> Result<(), SinkError> {
-        let changes = &batch.changes;
         let graph = self.graph()?;
-        // Entities first (so their nodes exist with fields), then edges;
-        // deletes before upserts of the same view.
-        let order = [
-            (ViewName::Entities, Op::Delete),
-            (ViewName::Entities, Op::Upsert),
-            (ViewName::Relationships, Op::Delete),
-            (ViewName::Relationships, Op::Upsert),
-            (ViewName::EntityCooccurrence, Op::Delete),
-            (ViewName::EntityCooccurrence, Op::Upsert),
-        ];
+        let names = &*self.names;
+        // Entities first (so their nodes exist with fields), then the names
+        // mentions give, then edges; deletes before upserts of the same view.
+        let view_statements = |view: ViewName, op: Op| {
+            let rows: Vec<BoltType> = batch
+                .changes
+                .iter()
+                .filter(|c| c.view == view && c.op == op)
+                .filter_map(|c| bolt_row(&c.item, names))
+                .collect();
+            statement(view, op).map(|text| (format!("{view} rows ({op:?})"), text, rows))
+        };
+        let mut statements: Vec<(String, &str, Vec<BoltType>)> = Vec::new();
+        statements.extend(view_statements(ViewName::Entities, Op::Delete));
+        statements.extend(view_statements(ViewName::Entities, Op::Upsert));
+        let mentioned = self
+            .mentions
+            .as_ref()
+            .map(|m| m.changes(&batch.raw))
+            .unwrap_or_default();
+        let mention_rows = mentioned
+            .iter()
+            .map(|(id, (_, name, kind))| {
+                let mut m = BoltMap::new();
+                m.put(BoltString::from("id"), id.as_str().into());
+                m.put(BoltString::from("name"), name.as_str().into());
+                m.put(BoltString::from("kind"), kind.as_str().into());
+                BoltType::Map(m)
+            })
+            .collect();
+        statements.push(("entity mentions".into(), UPSERT_MENTIONS, mention_rows));
+        for view in [ViewName::Relationships, ViewName::EntityCooccurrence] {
+            statements.extend(view_statements(view, Op::Delete));
+            statements.extend(view_statements(view, Op::Upsert));
+        }
         let result = self.runtime.block_on(async {
             let mut txn = graph
                 .start_txn()
                 .await
                 .map_err(|e| SinkError::new("starting a transaction", e))?;
-            for (view, op) in order {
-                let Some(text) = statement(view, op) else {
-                    continue;
-                };
-                let rows: Vec<BoltType> = changes
-                    .iter()
-                    .filter(|c| c.view == view && c.op == op)
-                    .filter_map(|c| bolt_row(&c.item, &*self.names))
-                    .collect();
+            for (what, text, rows) in &statements {
                 for chunk in rows.chunks(STATEMENT_ROWS) {
                     let q =
                         query(text).param("rows", BoltType::List(BoltList::from(chunk.to_vec())));
                     txn.run(q).await.map_err(|e| {
-                        SinkError::new(format!("writing {} {view} rows ({op:?})", chunk.len()), e)
+                        SinkError::new(format!("writing {} {what}", chunk.len()), e)
                     })?;
                 }
             }
@@ -215,9 +245,11 @@ impl SinkWriter for Neo4jWriter {
                 .await
                 .map_err(|e| SinkError::new("committing the transaction", e))
         });
-        if result.is_err() {
+        match (&result, self.mentions.as_mut()) {
+            (Ok(()), Some(m)) => m.written(mentioned),
+            (Ok(()), None) => {}
             // Reconnect on the next attempt: the connection may be the problem.
-            self.graph = None;
+            (Err(_), _) => self.graph = None,
         }
         result
     }

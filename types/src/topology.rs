@@ -514,6 +514,15 @@ impl Topology {
                             "use e.g. `uri = \"bolt://127.0.0.1:7687\"`",
                         ));
                     }
+                    if c.mention_names && c.views.is_empty() {
+                        return Err(invalid(
+                            &format!("{field}.mention_names"),
+                            "mention names on a sink with no views: its written epoch (which \
+                             Kafka commits wait for) comes from the views' changes"
+                                .into(),
+                            "add a view to the sink, or set `mention_names = false`",
+                        ));
+                    }
                 }
             }
         }

@@ -184,6 +184,10 @@ pub struct Neo4jSinkConfig {
     /// server with authentication off).
     #[serde(default = "default_neo4j_password_env")]
     pub password_env: String,
+    /// Give entities known only from message mentions the `name` and `kind`
+    /// of their latest mention (the sink then takes the raw `message` events).
+    #[serde(default = "yes")]
+    pub mention_names: bool,
     /// Batching, retries and the backlog bound (`[sinks.batching]`).
     #[serde(default)]
     pub batching: SinkBatching,
