@@ -493,15 +493,14 @@ impl Topology {
                             "list only `provider_call` and `message` (or `[]`)",
                         ));
                     }
-                    if !c.raw_events.is_empty() && c.views.is_empty() {
-                        return Err(invalid(
-                            &format!("{field}.raw_events"),
-                            "raw events on a sink with no views: its written epoch (which \
-                             Kafka commits wait for) comes from the views' changes"
-                                .into(),
-                            "add a view to the sink, or set `raw_events = []`",
-                        ));
-                    }
+                    check_raw_has_views(
+                        &field,
+                        !c.raw_events.is_empty(),
+                        &c.views,
+                        "raw_events",
+                        "[]",
+                    )
+                    .map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
                 }
                 SinkConfig::Neo4j(c) => {
                     check_sink_views(&field, s, &GRAPH_VIEWS)
@@ -514,15 +513,14 @@ impl Topology {
                             "use e.g. `uri = \"bolt://127.0.0.1:7687\"`",
                         ));
                     }
-                    if c.mention_names && c.views.is_empty() {
-                        return Err(invalid(
-                            &format!("{field}.mention_names"),
-                            "mention names on a sink with no views: its written epoch (which \
-                             Kafka commits wait for) comes from the views' changes"
-                                .into(),
-                            "add a view to the sink, or set `mention_names = false`",
-                        ));
-                    }
+                    check_raw_has_views(
+                        &field,
+                        c.mention_names,
+                        &c.views,
+                        "mention_names",
+                        "false",
+                    )
+                    .map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
                 }
             }
         }
@@ -550,6 +548,28 @@ fn check_sink_views(field: &str, sink: &SinkConfig, allowed: &[&str]) -> Result<
         )),
         None => Ok(()),
     }
+}
+
+/// A sink that takes raw events needs a view: its written epoch (which
+/// Kafka commits wait for) comes from the views' changes.
+fn check_raw_has_views(
+    field: &str,
+    takes_raw: bool,
+    views: &[String],
+    option: &str,
+    off: &str,
+) -> Result<(), FieldError> {
+    if takes_raw && views.is_empty() {
+        return Err((
+            format!("{field}.{option}"),
+            format!(
+                "`{option}` on a sink with no views: its written epoch (which Kafka \
+                 commits wait for) comes from the views' changes"
+            ),
+            format!("add a view to the sink, or set `{option} = {off}`"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_batching(field: &str, batching: &SinkBatching) -> Result<(), FieldError> {
@@ -697,5 +717,39 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not enabled"));
+    }
+
+    #[test]
+    fn database_sinks_name_the_bad_option() {
+        let clickhouse = |extra: &str| {
+            parse(&format!(
+                "{MIN}[[sinks]]\nname = \"ch\"\nkind = \"clickhouse\"\nurl = \"http://h:8123\"\n{extra}"
+            ))
+        };
+        assert!(clickhouse("").is_ok());
+        let err = clickhouse("raw_events = [\"memory\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sinks[0].raw_events") && err.contains("`memory`"),
+            "{err}"
+        );
+        let err = clickhouse("views = []\n").unwrap_err().to_string();
+        assert!(
+            err.contains("raw_events") && err.contains("no views"),
+            "{err}"
+        );
+        assert!(clickhouse("views = []\nraw_events = []\n").is_ok());
+        let neo4j = |extra: &str| {
+            parse(&format!(
+                "{MIN}[[sinks]]\nname = \"g\"\nkind = \"neo4j\"\nuri = \"bolt://h:7687\"\n{extra}"
+            ))
+        };
+        let err = neo4j("views = []\n").unwrap_err().to_string();
+        assert!(
+            err.contains("mention_names") && err.contains("fix:"),
+            "{err}"
+        );
+        assert!(neo4j("views = []\nmention_names = false\n").is_ok());
     }
 }
