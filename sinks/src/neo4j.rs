@@ -64,7 +64,7 @@ const UPSERT_MENTIONS: &str = "UNWIND $rows AS row \
          e.kind = CASE WHEN e.event_id IS NULL THEN row.kind ELSE e.kind END";
 
 /// Rows per `UNWIND` statement.
-const STATEMENT_ROWS: usize = 5_000;
+const STATEMENT_ROWS: usize = 25_000;
 
 /// Writes the graph to one Neo4j database.
 pub struct Neo4jWriter {
