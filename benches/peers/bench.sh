@@ -2,7 +2,8 @@
 # One command for the peer benchmark (docs/benchmarks.md): sets up the
 # pinned peers in a virtual environment (idempotent), builds Helixflow in
 # release mode, then runs benches/peers/run.py with any arguments given
-# (--scale, --runs, --mem-cap-gib, --time-limit, --engines, --json).
+# (--scale, --runs, --mem-cap-gib, --time-limit, --engines, --json,
+# --incremental).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -16,6 +17,8 @@ if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; th
   echo "$want" > "$stamp"
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/helixflow-target}"
-(cd "$root" && cargo build --release --quiet --bin helixflow)
+(cd "$root" && cargo build --release --quiet --bin helixflow \
+  && cargo build --release --quiet -p helixflow-benches --bin incremental-bench)
 exec "$venv/bin/python" "$here/run.py" --python "$venv/bin/python" \
-  --helixflow "$CARGO_TARGET_DIR/release/helixflow" "$@"
+  --helixflow "$CARGO_TARGET_DIR/release/helixflow" \
+  --incremental-bench "$CARGO_TARGET_DIR/release/incremental-bench" "$@"

@@ -44,11 +44,9 @@ def entity_ids(entities: pw.Json | None) -> list:
     return sorted({e["id"] for e in (entities.value or [])})
 
 
-def main():
-    events_file, out = sys.argv[1], Path(sys.argv[2])
-    out.mkdir(parents=True, exist_ok=True)
-    events = pw.io.jsonlines.read(events_file, schema=Event, mode="static")
-
+def results(events: pw.Table) -> tuple[pw.Table, pw.Table, pw.Table]:
+    """The three results over a table of events: provider stats,
+    conversations, co-occurrence."""
     calls = (
         events.filter(pw.this.type == "provider_call")
         .groupby(pw.this.event_id)
@@ -103,7 +101,14 @@ def main():
         .groupby(pw.this.a, pw.this.b)
         .reduce(pw.this.a, pw.this.b, count=pw.reducers.count())
     )
+    return provider_stats, conversations, cooccurrence
 
+
+def main():
+    events_file, out = sys.argv[1], Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    events = pw.io.jsonlines.read(events_file, schema=Event, mode="static")
+    provider_stats, conversations, cooccurrence = results(events)
     pw.io.csv.write(provider_stats, out / "provider_stats.csv")
     pw.io.csv.write(conversations, out / "conversations.csv")
     pw.io.csv.write(cooccurrence, out / "cooccurrence.csv")

@@ -17,6 +17,12 @@ Bytewax, each computing the three results of duckdb_job.py.
 
 Prints a table and writes JSON (--json). Run through bench.sh, which sets
 up the pinned virtual environment and builds Helixflow.
+
+With --incremental it measures instead how long an update of 10K events
+takes to reach every result after the input's events: Helixflow's
+incremental-bench (a file followed, every view on) and
+pathway_incremental.py (Pathway in streaming mode over a directory), each
+under the same caps.
 """
 
 import argparse
@@ -155,7 +161,12 @@ def main():
     ap.add_argument("--python", required=True, help="the virtual environment's python")
     ap.add_argument("--helixflow", required=True, help="the release helixflow binary")
     ap.add_argument("--json", default="peer-bench.json")
+    ap.add_argument("--incremental", action="store_true",
+                    help="measure 10K-event updates after the input (Helixflow vs Pathway)")
+    ap.add_argument("--incremental-bench", help="the release incremental-bench binary")
     args = ap.parse_args()
+    if args.incremental:
+        return incremental(args)
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -234,6 +245,46 @@ def main():
               f"{m.get('rss_ratio_to_helixflow_w2', 0):>13.2f}x")
     Path(args.json).write_text(json.dumps(report, indent=2))
     print(f"\nfigures written to {args.json}")
+
+
+def incremental(args, update=10_000, updates=5):
+    """Helixflow's and Pathway's time until a 10K-event update is reflected."""
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    events = int(1_000_000 * args.scale)
+    total = events + update * updates
+    input_file = work / f"events-{total}.jsonl"
+    if not input_file.exists():
+        subprocess.run([args.helixflow, "generate", "--events", str(total), "--seed", "42",
+                        "--duplicate-ratio", "0.01", "--malformed-ratio", "0",
+                        "--out", str(input_file)], check=True)
+    mem_cap, report = args.mem_cap_gib * 2**30, {"events": events, "update": update}
+    runs = {
+        "helixflow -w 2": [args.incremental_bench, "--events", str(events), "--update",
+                           str(update), "--updates", str(updates), "-w", "2",
+                           "--json", str(work / "helixflow-incremental.json")],
+        "pathway": [args.python, str(HERE / "pathway_incremental.py"), str(input_file),
+                    str(events), str(update), str(updates), str(work / "pathway-incremental"),
+                    str(work / "pathway-incremental.json"), str(args.threads)],
+    }
+    print(f"{events} events, then {updates} updates of {update}; "
+          f"cap {args.mem_cap_gib:.0f} GiB / {args.time_limit:.0f} s")
+    for name, cmd in runs.items():
+        fig = run_capped(cmd, mem_cap, args.time_limit, HERE)
+        out = work / ("helixflow-incremental.json" if name.startswith("helixflow")
+                      else "pathway-incremental.json")
+        if "dnf" in fig or not out.exists():
+            report[name] = {"status": f"did not finish: {fig.get('dnf', 'no figures')}", **fig}
+        else:
+            report[name] = {**json.loads(out.read_text()), "peak_rss_mib": fig["peak_rss_mib"]}
+            out.unlink()
+        r = report[name]
+        print(f"{name:<16}" + (r["status"] if "status" in r else
+              f"initial {r['initial_s']:.2f} s, update median {r['median_update_ms']:.1f} ms "
+              f"({' / '.join(f'{t:.0f}' for t in r['update_ms'])} ms), "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB"), flush=True)
+    Path(args.json).write_text(json.dumps(report, indent=2))
+    print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":
