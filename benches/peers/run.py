@@ -54,9 +54,9 @@ PATHWAY_COLUMNS = {
 }
 
 
-def engines(args, python, helixflow):
+def engines(args):
     """name -> (command for an input file and output dir, output format)."""
-    threads = str(args.threads)
+    threads, python, helixflow = str(args.threads), args.python, args.helixflow
     return {
         "helixflow -w 1": (lambda i, o: [helixflow, "replay", "--quiet", "-w", "1", "--out", o, i],
                            "helixflow"),
@@ -177,7 +177,7 @@ def main():
         subprocess.run([args.helixflow, "generate", "--events", str(events), "--seed", "42",
                         "--duplicate-ratio", "0.01", "--malformed-ratio", "0",
                         "--out", str(input_file)], check=True)
-    mem_cap, table = args.mem_cap_gib * 2**30, engines(args, args.python, args.helixflow)
+    mem_cap, table = args.mem_cap_gib * 2**30, engines(args)
     chosen = [e.strip() for e in args.engines.split(",")]
     report = {"events": events, "input": str(input_file), "runs": args.runs,
               "mem_cap_gib": args.mem_cap_gib, "time_limit_s": args.time_limit, "engines": {}}

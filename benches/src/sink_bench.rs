@@ -27,8 +27,9 @@ use helixflow_operators::changes::ViewChanges;
 use helixflow_operators::conversation_snapshots::ConversationRow;
 use helixflow_operators::facts::EntityFact;
 use helixflow_operators::intern::{Id, Interner};
-use helixflow_operators::rows::{ViewName, ViewPart};
+use helixflow_operators::rows::{ViewItem, ViewName, ViewPart};
 use helixflow_operators::Time;
+use helixflow_sinks::clickhouse::rows::TableRow;
 use helixflow_sinks::clickhouse::{client, rows, ClickHouseWriter};
 use helixflow_sinks::neo4j::Neo4jWriter;
 use helixflow_sinks::pending::IdNames;
@@ -371,7 +372,10 @@ fn clickhouse_raw(
     // Typed rows ready before the clock starts: the crate's own rate.
     let typed: Vec<rows::ConversationRow> = conversations
         .iter()
-        .map(|(id, row)| rows::ConversationRow::new(*id, row, &**names, 1, false))
+        .filter_map(|(id, row)| {
+            let item = ViewItem::Conversation(*id, row.clone());
+            rows::ConversationRow::from_item(&item, &**names, 1, false)
+        })
         .collect();
     let ch = client(&config).with_database(DATABASE);
     let runtime = tokio::runtime::Builder::new_current_thread()

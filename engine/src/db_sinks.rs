@@ -3,7 +3,7 @@
 //! channel, and the per-view fan-out the workers publish to.
 
 use crate::shared::Shared;
-use helixflow_operators::changes::{RawEvents, ViewChanges};
+use helixflow_operators::changes::{RawEvent, ViewChanges};
 use helixflow_operators::intern::Id;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewExports;
@@ -13,6 +13,7 @@ use helixflow_sinks::neo4j::Neo4jWriter;
 use helixflow_sinks::pending::IdNames;
 use helixflow_sinks::queue::{change_queue, ChangeSender, SinkMessage};
 use helixflow_sinks::runner::{SinkError, SinkRunner, SinkStatus};
+use helixflow_types::event::EventKind;
 use helixflow_types::topology::SinkConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,10 +56,10 @@ impl DbSinks {
         shared: &Arc<Shared>,
     ) -> Result<DbSinks, SinkError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut senders: Vec<Vec<ChangeSender>> = vec![Vec::new(); 7];
+        let mut senders: Vec<Vec<Target>> = vec![Vec::new(); 7];
         let mut status = Vec::new();
         let mut threads = Vec::new();
-        let mut raw_senders = Vec::new();
+        let mut raw_targets = Vec::new();
         for config in configs.iter().filter(|c| is_database_sink(c)) {
             let views: Vec<ViewName> = config
                 .view_names()
@@ -88,16 +89,15 @@ impl DbSinks {
             };
             // In flight: at most the backlog's bound again (plus one message).
             let (tx, rx) = change_queue(batching.max_pending_rows as u64);
-            for v in &views {
-                senders[*v as usize].push(tx.clone());
-            }
-            let takes_raw = match config {
-                SinkConfig::ClickHouse(c) => !c.raw_events.is_empty(),
-                SinkConfig::Neo4j(c) => c.mention_names,
-                SinkConfig::Files(_) => false,
+            let target = Target {
+                tx,
+                raw_kinds: config.raw_kinds(),
             };
-            if takes_raw {
-                raw_senders.push(tx.clone());
+            for v in &views {
+                senders[*v as usize].push(target.clone());
+            }
+            if !target.raw_kinds.is_empty() {
+                raw_targets.push(target);
             }
             let sink_status = Arc::new(SinkStatus::new(config.name(), kind));
             status.push(Arc::clone(&sink_status));
@@ -117,10 +117,10 @@ impl DbSinks {
             threads.push(thread);
         }
         let mut exports = ViewExports::default();
-        if !raw_senders.is_empty() {
+        if !raw_targets.is_empty() {
             let shared = Arc::clone(shared);
-            exports.raw = Some(Arc::new(move |r: RawEvents| {
-                fan_out(&raw_senders, &shared, SinkMessage::Raw(r))
+            exports.raw = Some(Arc::new(move |r: Vec<RawEvent>| {
+                fan_out(&raw_targets, &shared, SinkMessage::Raw(r))
             }));
         }
         for (i, targets) in senders.into_iter().enumerate() {
@@ -158,20 +158,37 @@ pub fn written_epoch(sinks: &[Arc<SinkStatus>]) -> Time {
         .unwrap_or(Time::MAX)
 }
 
-/// Sends a message to every sink in `targets`, waiting while a sink's
-/// queue is full (backpressure) unless the engine is stopping.
-fn fan_out(targets: &[ChangeSender], shared: &Shared, msg: SinkMessage) {
+/// One sink's queue, and the raw event kinds it takes.
+#[derive(Clone)]
+struct Target {
+    tx: ChangeSender,
+    raw_kinds: Vec<EventKind>,
+}
+
+/// Sends a message to every sink in `targets` (raw events: only the kinds
+/// each takes), waiting while a sink's queue is full (backpressure) unless
+/// the engine is stopping.
+fn fan_out(targets: &[Target], shared: &Shared, msg: SinkMessage) {
     let stopping = || shared.shutdown.load(Ordering::Relaxed);
     // Clone for every sink but the last, which takes the original.
     let mut msg = Some(msg);
-    for (i, tx) in targets.iter().enumerate() {
+    for (i, target) in targets.iter().enumerate() {
         let m = if i + 1 == targets.len() {
             msg.take()
         } else {
             msg.clone()
         };
-        if let Some(m) = m {
-            tx.send(m, stopping);
-        }
+        let m = match m {
+            Some(SinkMessage::Raw(mut events)) => {
+                events.retain(|(_, e)| target.raw_kinds.contains(&e.kind()));
+                if events.is_empty() {
+                    continue;
+                }
+                SinkMessage::Raw(events)
+            }
+            Some(m) => m,
+            None => return,
+        };
+        target.tx.send(m, stopping);
     }
 }

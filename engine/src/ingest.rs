@@ -14,7 +14,7 @@
 //! finished and the feed is drained.
 
 use crate::shared::Shared;
-use helixflow_operators::changes::{PublishRaw, RawEvents};
+use helixflow_operators::changes::PublishRaw;
 use helixflow_operators::facts::{Candidate, Fact};
 use helixflow_operators::intern::Interner;
 use helixflow_operators::Time;
@@ -35,7 +35,6 @@ const SLICE: Duration = Duration::from_millis(20);
 pub fn ingest<'s>(
     scope: Scope<'s, Time>,
     shared: Arc<Shared>,
-    worker: usize,
     raw: Option<PublishRaw>,
 ) -> StreamVec<'s, Time, Candidate<Fact>> {
     source::<_, CapacityContainerBuilder<Vec<Candidate<Fact>>>, _, _>(
@@ -80,10 +79,7 @@ pub fn ingest<'s>(
                         Some(records) => ingest_records(&chunk.data, records, &shared, &mut accept),
                     }
                     if let Some(publish) = raw.as_ref().filter(|_| !raw_events.is_empty()) {
-                        publish(RawEvents {
-                            worker,
-                            events: raw_events,
-                        });
+                        publish(raw_events);
                     }
                 }
                 shared.valid.fetch_add(valid, Ordering::Relaxed);

@@ -24,7 +24,7 @@ pub fn run_worker(
     let index = worker.index();
     let probe = ProbeHandle::new();
     let mut traces = worker.dataflow::<Time, _, _>(|scope| {
-        let candidates = ingest(scope, Arc::clone(&shared), index, exports.raw.clone());
+        let candidates = ingest(scope, Arc::clone(&shared), exports.raw.clone());
         build_views(candidates, views, &shared.dedup, &probe, &exports)
     });
     let mut compacted: Time = 0;

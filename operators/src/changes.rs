@@ -56,19 +56,15 @@ impl ViewChanges {
     }
 }
 
-/// Decoded events of the kinds a sink keeps raw (`message`, `provider_call`),
-/// as one worker's ingest took them from one input chunk, each with its
-/// payload fingerprint (the dedup rule's tie-breaker). Sent before the
-/// worker's exports pass the chunk's epoch, so a sink that has seen every
-/// worker's changes up to an epoch has seen these too.
-#[derive(Clone, Debug)]
-pub struct RawEvents {
-    pub worker: usize,
-    pub events: Vec<(u64, helixflow_types::event::Event)>,
-}
+/// A decoded event with its payload fingerprint (the dedup rule's
+/// tie-breaker), as ingest hands it to sinks that keep raw events.
+pub type RawEvent = (u64, helixflow_types::event::Event);
 
-/// Where ingest hands raw events (may block, like [`Publish`]).
-pub type PublishRaw = Arc<dyn Fn(RawEvents) + Send + Sync>;
+/// Where ingest hands the raw events of one input chunk (may block, like
+/// [`Publish`]). Called before the worker's exports pass the chunk's epoch,
+/// so a sink that has seen every worker's changes up to an epoch has seen
+/// these events too.
+pub type PublishRaw = Arc<dyn Fn(Vec<RawEvent>) + Send + Sync>;
 
 /// Where an export operator hands its changes (may block: that is how a
 /// slow sink applies backpressure to the dataflow).

@@ -289,21 +289,22 @@ def check_rollups(view_dir, port):
             + " AS b, quantilesExact(0.5, 0.95, 0.99)(latency_ms) AS latency, "
             "countIf(_deleted = 1) AS retracted FROM helixflow.provider_calls "
             "GROUP BY provider, model, b")}
-        got = {}
+        got, bad = {}, []
         for r in rows:
+            if int(r["calls"]) == 0:
+                continue  # every call of the bucket was retracted
             bucket = r[column].replace(" ", "T") + "Z" if name == "hourly" else r[column]
             got[(r["provider"], r["model"], bucket)] = r
             e = exact.get((r["provider"], r["model"], r[column]))
             if e is None or (int(e["retracted"]) == 0
                              and [int(x) for x in e["latency"]] != [int(x) for x in r["latency"]]):
-                got[(r["provider"], r["model"], bucket)] = None
-        live = {k: v for k, v in got.items() if v is None or int(v["calls"]) != 0}
-        bad = [k for k, w in want.items()
-               if live.get(k) is None or not all(same(float(live[k][s]), float(w[s])) for s in sums)]
-        bad += [k for k in live if k not in want]
+                bad.append(("percentiles", r))
+        bad += [k for k, w in want.items()
+                if k not in got or not all(same(float(got[k][s]), float(w[s])) for s in sums)]
+        bad += [k for k in got if k not in want]
         failures += report(
-            bad, f"clickhouse provider_calls_{name}: {len(live)} buckets, want {len(want)}",
-            f"clickhouse provider_calls_{name}: {len(live)} buckets = provider_stats "
+            bad, f"clickhouse provider_calls_{name}: {len(got)} buckets, want {len(want)}",
+            f"clickhouse provider_calls_{name}: {len(got)} buckets = provider_stats "
             "(counts, sums; percentiles = quantilesExact over the raw table)")
     return failures
 

@@ -8,7 +8,7 @@
 //! `mention_name`/`mention_kind` on the node, and as its `name`/`kind`
 //! while no `entity` event names it (the `entities` view wins).
 
-use crate::pending::RawEvent;
+use helixflow_operators::changes::RawEvent;
 use helixflow_types::event::Event;
 use std::collections::HashMap;
 

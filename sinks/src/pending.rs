@@ -6,10 +6,9 @@
 //! keeps them) wait beside the view rows, as they came.
 
 use foldhash::HashMap;
-use helixflow_operators::changes::{RawEvents, ViewChanges};
+use helixflow_operators::changes::{RawEvent, ViewChanges};
 use helixflow_operators::intern::{Id, Interner};
 use helixflow_operators::rows::{ItemKey, ViewItem, ViewName};
-use helixflow_types::event::Event;
 
 /// Names of interned ids, for writers turning typed rows into store rows.
 pub trait IdNames: Send + Sync {
@@ -39,9 +38,6 @@ pub struct RowChange {
     pub op: Op,
     pub item: ViewItem,
 }
-
-/// A raw event and its payload fingerprint.
-pub type RawEvent = (u64, Event);
 
 /// What one write takes.
 #[derive(Default)]
@@ -82,8 +78,8 @@ impl Pending {
     }
 
     /// Adds raw events.
-    pub fn absorb_raw(&mut self, events: RawEvents) {
-        self.raw.extend(events.events);
+    pub fn absorb_raw(&mut self, events: Vec<RawEvent>) {
+        self.raw.extend(events);
     }
 
     /// Adds one worker's changes (deletes first: an upsert of the same key

@@ -5,7 +5,7 @@
 //! each epoch's messages are. Waiting is how backpressure reaches the
 //! dataflow and, through it, the sources.
 
-use helixflow_operators::changes::{RawEvents, ViewChanges};
+use helixflow_operators::changes::{RawEvent, ViewChanges};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub enum SinkMessage {
     Changes(ViewChanges),
-    Raw(RawEvents),
+    Raw(Vec<RawEvent>),
 }
 
 impl SinkMessage {
@@ -22,7 +22,7 @@ impl SinkMessage {
     pub fn rows(&self) -> usize {
         match self {
             SinkMessage::Changes(c) => c.rows(),
-            SinkMessage::Raw(r) => r.events.len(),
+            SinkMessage::Raw(r) => r.len(),
         }
     }
 }

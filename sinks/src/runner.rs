@@ -276,7 +276,7 @@ impl SinkRunner {
 #[cfg(test)]
 mod tests {
     //! The runner against a scripted writer (a unit test: the real servers
-    //! are exercised by scripts/test.sh and engine/tests/sinks_outage.rs).
+    //! are exercised by scripts/test.sh and engine/tests/*_outage.rs).
 
     use super::*;
     use helixflow_operators::changes::ViewChanges;

@@ -230,16 +230,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, Rejection> {
             session_id: f.str(raw.session_id.0, "session_id")?,
             user_id: f.str(raw.user_id.0, "user_id")?,
             seq: f.u64(raw.seq.0, "seq")?,
-            role: f.one_of(
-                raw.role.0,
-                "role",
-                &[
-                    ("user", Role::User),
-                    ("assistant", Role::Assistant),
-                    ("system", Role::System),
-                    ("tool", Role::Tool),
-                ],
-            )?,
+            role: f.one_of(raw.role.0, "role", &Role::NAMES)?,
             content: f.str(raw.content.0, "content")?,
             tokens: f.u32(raw.tokens.0, "tokens")?,
             provider: f.opt_str(raw.provider.0, "provider")?,

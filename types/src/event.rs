@@ -91,6 +91,24 @@ pub enum Role {
     Tool,
 }
 
+impl Role {
+    /// Every role with its contract name.
+    pub const NAMES: [(&'static str, Role); 4] = [
+        ("user", Role::User),
+        ("assistant", Role::Assistant),
+        ("system", Role::System),
+        ("tool", Role::Tool),
+    ];
+
+    /// The contract's name of the role.
+    pub fn name(self) -> &'static str {
+        Role::NAMES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
 /// `op` of a memory event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

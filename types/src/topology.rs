@@ -10,6 +10,7 @@
 mod kafka;
 mod sinks;
 
+use crate::event::EventKind;
 pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
 use serde::Deserialize;
 pub use sinks::{
@@ -233,6 +234,18 @@ impl SinkConfig {
             SinkConfig::Files(c) => expand_views(&c.views),
             SinkConfig::ClickHouse(c) => expand_views(&c.views),
             SinkConfig::Neo4j(c) => expand_views(&c.views),
+        }
+    }
+
+    /// The kinds of raw events this sink takes from ingest: a ClickHouse
+    /// sink's `raw_events`, and `message` for a Neo4j sink that names
+    /// entities from mentions.
+    pub fn raw_kinds(&self) -> Vec<EventKind> {
+        match self {
+            SinkConfig::Files(_) => Vec::new(),
+            SinkConfig::ClickHouse(c) => c.raw_kinds(),
+            SinkConfig::Neo4j(c) if c.mention_names => vec![EventKind::Message],
+            SinkConfig::Neo4j(_) => Vec::new(),
         }
     }
 
@@ -493,14 +506,6 @@ impl Topology {
                             "list only `provider_call` and `message` (or `[]`)",
                         ));
                     }
-                    check_raw_has_views(
-                        &field,
-                        !c.raw_events.is_empty(),
-                        &c.views,
-                        "raw_events",
-                        "[]",
-                    )
-                    .map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
                 }
                 SinkConfig::Neo4j(c) => {
                     check_sink_views(&field, s, &GRAPH_VIEWS)
@@ -513,16 +518,9 @@ impl Topology {
                             "use e.g. `uri = \"bolt://127.0.0.1:7687\"`",
                         ));
                     }
-                    check_raw_has_views(
-                        &field,
-                        c.mention_names,
-                        &c.views,
-                        "mention_names",
-                        "false",
-                    )
-                    .map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
                 }
             }
+            check_raw_has_views(&field, s).map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
         }
         if self.api.enabled && self.api.bind_addr().is_none() {
             return Err(invalid(
@@ -552,24 +550,22 @@ fn check_sink_views(field: &str, sink: &SinkConfig, allowed: &[&str]) -> Result<
 
 /// A sink that takes raw events needs a view: its written epoch (which
 /// Kafka commits wait for) comes from the views' changes.
-fn check_raw_has_views(
-    field: &str,
-    takes_raw: bool,
-    views: &[String],
-    option: &str,
-    off: &str,
-) -> Result<(), FieldError> {
-    if takes_raw && views.is_empty() {
-        return Err((
-            format!("{field}.{option}"),
-            format!(
-                "`{option}` on a sink with no views: its written epoch (which Kafka \
-                 commits wait for) comes from the views' changes"
-            ),
-            format!("add a view to the sink, or set `{option} = {off}`"),
-        ));
+fn check_raw_has_views(field: &str, sink: &SinkConfig) -> Result<(), FieldError> {
+    if sink.raw_kinds().is_empty() || !sink.views_field().is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let (option, off) = match sink {
+        SinkConfig::Neo4j(_) => ("mention_names", "false"),
+        _ => ("raw_events", "[]"),
+    };
+    Err((
+        format!("{field}.{option}"),
+        format!(
+            "`{option}` on a sink with no views: its written epoch (which Kafka \
+             commits wait for) comes from the views' changes"
+        ),
+        format!("add a view to the sink, or set `{option} = {off}`"),
+    ))
 }
 
 fn check_batching(field: &str, batching: &SinkBatching) -> Result<(), FieldError> {

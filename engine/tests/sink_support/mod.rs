@@ -121,9 +121,15 @@ pub fn run_through_outage(
     (engine, report)
 }
 
-/// Asserts the rows held stayed within the backlog's bound and the
-/// queue's (each `max_pending_rows`, each passed by at most one message).
-pub fn assert_held_bounded(report: &OutageReport, max_pending_rows: u64) {
+/// Asserts that backpressure reached the views while the server was down
+/// (fewer messages visible at the restart than produced), and that the rows
+/// held stayed within the backlog's bound and the queue's (each
+/// `max_pending_rows`, each passed by at most one message).
+pub fn assert_backpressure_and_bound(report: &OutageReport, max_pending_rows: u64) {
+    assert!(
+        report.visible_at_restart < report.produced as i64,
+        "no backpressure: the views took in every message while the sink was down"
+    );
     let bound = 2 * (max_pending_rows + report.largest_message);
     assert!(
         report.peak_held <= bound,

@@ -6,14 +6,13 @@ pub mod raw;
 pub mod rows;
 pub mod schema;
 
-use crate::pending::{Batch, IdNames, Op, RowChange};
+use crate::pending::{Batch, IdNames, Op};
 use crate::runner::{SinkError, SinkWriter};
 use clickhouse::{Client, Compression};
-use helixflow_operators::rows::ViewItem;
 use helixflow_operators::rows::ViewName;
 use helixflow_types::topology::ClickHouseSinkConfig;
 use raw::{RawKinds, RawTables};
-use rows::{ConversationRow, DebateRow, MemoryRow, ProviderRow};
+use rows::{ConversationRow, DebateRow, MemoryRow, ProviderRow, TableRow};
 use std::sync::Arc;
 
 /// Writes view tables to one ClickHouse database.
@@ -68,10 +67,7 @@ impl ClickHouseWriter {
             database: config.database.clone(),
             views,
             names,
-            raw: RawTables::new(RawKinds {
-                calls: config.raw_events.iter().any(|k| k == "provider_call"),
-                messages: config.raw_events.iter().any(|k| k == "message"),
-            }),
+            raw: RawTables::new(RawKinds::of(&config.raw_kinds())),
             runtime,
         })
     }
@@ -102,18 +98,23 @@ impl ClickHouseWriter {
     }
 }
 
-/// The rows of `view` among `changes`, as table rows built by `table_row`
-/// (which takes the typed view row, or `None` for another view's item).
-fn typed<T>(
-    changes: &[RowChange],
-    view: ViewName,
-    table_row: impl Fn(&ViewItem, bool) -> Option<T>,
-) -> Vec<T> {
-    changes
-        .iter()
-        .filter(|c| c.view == view)
-        .filter_map(|c| table_row(&c.item, c.op == Op::Delete))
-        .collect()
+impl ClickHouseWriter {
+    /// Inserts the batch's rows of `view` (if any) into its table.
+    fn write_view<T>(&self, view: ViewName, batch: &Batch, version: u64) -> Result<(), SinkError>
+    where
+        T: TableRow + clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        let rows: Vec<T> = batch
+            .changes
+            .iter()
+            .filter(|c| c.view == view)
+            .filter_map(|c| T::from_item(&c.item, &*self.names, version, c.op == Op::Delete))
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.runtime.block_on(self.insert(view.as_str(), &rows))
+    }
 }
 
 impl SinkWriter for ClickHouseWriter {
@@ -141,55 +142,17 @@ impl SinkWriter for ClickHouseWriter {
     }
 
     fn write(&mut self, version: u64, batch: &Batch) -> Result<(), SinkError> {
-        let changes = &batch.changes;
-        self.runtime.block_on(async {
-            for view in &self.views {
-                if !changes.iter().any(|c| c.view == *view) {
-                    continue;
+        for view in self.views.clone() {
+            match view {
+                ViewName::ConversationSnapshots => {
+                    self.write_view::<ConversationRow>(view, batch, version)?
                 }
-                let (names, v) = (&*self.names, version);
-                match view {
-                    ViewName::ConversationSnapshots => {
-                        let rows = typed(changes, *view, |item, deleted| match item {
-                            ViewItem::Conversation(id, row) => {
-                                Some(ConversationRow::new(*id, row, names, v, deleted))
-                            }
-                            _ => None,
-                        });
-                        self.insert(view.as_str(), &rows).await?
-                    }
-                    ViewName::ProviderStats => {
-                        let rows = typed(changes, *view, |item, deleted| match item {
-                            ViewItem::Provider(key, row) => {
-                                Some(ProviderRow::new(key, row, names, v, deleted))
-                            }
-                            _ => None,
-                        });
-                        self.insert(view.as_str(), &rows).await?
-                    }
-                    ViewName::MemoryState => {
-                        let rows = typed(changes, *view, |item, deleted| match item {
-                            ViewItem::Memory(id, row) => {
-                                Some(MemoryRow::new(*id, row, names, v, deleted))
-                            }
-                            _ => None,
-                        });
-                        self.insert(view.as_str(), &rows).await?
-                    }
-                    ViewName::DebateStats => {
-                        let rows = typed(changes, *view, |item, deleted| match item {
-                            ViewItem::Debate(id, row) => {
-                                Some(DebateRow::new(*id, row, names, v, deleted))
-                            }
-                            _ => None,
-                        });
-                        self.insert(view.as_str(), &rows).await?
-                    }
-                    _ => {}
-                }
+                ViewName::ProviderStats => self.write_view::<ProviderRow>(view, batch, version)?,
+                ViewName::MemoryState => self.write_view::<MemoryRow>(view, batch, version)?,
+                ViewName::DebateStats => self.write_view::<DebateRow>(view, batch, version)?,
+                _ => {}
             }
-            Ok::<(), SinkError>(())
-        })?;
+        }
         // Raw events after the views; each insert recorded as it lands.
         let planned = self.raw.plan(&batch.raw, version);
         for rows in planned.calls.chunks(RAW_INSERT_ROWS) {

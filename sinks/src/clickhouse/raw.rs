@@ -18,11 +18,11 @@
 //!   conflicting call's latency stays in them (the exact figures per hour
 //!   are the `provider_stats` view's).
 
-use crate::pending::RawEvent;
 use crate::runner::SinkError;
 use clickhouse::{Client, Row as ChRow};
+use helixflow_operators::changes::RawEvent;
 use helixflow_operators::dedup::{verdict, Verdict};
-use helixflow_types::event::{Event, Message, ProviderCall};
+use helixflow_types::event::{Event, EventKind, Message, ProviderCall};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -81,6 +81,16 @@ struct Held {
 pub struct RawKinds {
     pub calls: bool,
     pub messages: bool,
+}
+
+impl RawKinds {
+    /// The tables for these event kinds.
+    pub fn of(kinds: &[EventKind]) -> Self {
+        RawKinds {
+            calls: kinds.contains(&EventKind::ProviderCall),
+            messages: kinds.contains(&EventKind::Message),
+        }
+    }
 }
 
 /// The statements that create the raw tables and rollups (if absent).
@@ -195,10 +205,7 @@ fn message_row(fingerprint: u64, m: &Message) -> MessageRow {
         ts: m.ts,
         session_id: m.session_id.clone(),
         user_id: m.user_id.clone(),
-        role: serde_json::to_value(m.role)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        role: m.role.name().to_owned(),
         content: m.content.clone(),
         tokens: m.tokens,
         provider: m.provider.clone(),
@@ -227,6 +234,26 @@ fn best<K: std::hash::Hash + Eq, V>(
             best.insert(key, (ts, fingerprint, value));
         }
     }
+}
+
+/// Appends what one key's batch winner (its `ts` and fingerprint) writes
+/// against what the table holds for the key: nothing for a duplicate or a
+/// loser; a tombstone of the held row and then the row, for a winner; the
+/// row, for a new key.
+fn write_key<H, R>(
+    held: Option<((i64, u64), &H)>,
+    winner: (i64, u64),
+    tombstone: impl FnOnce(&H) -> R,
+    row: impl FnOnce() -> R,
+    out: &mut Vec<R>,
+) {
+    if let Some((stamp, held)) = held {
+        match verdict(stamp, winner) {
+            Verdict::Duplicate | Verdict::Loses => return,
+            Verdict::Replaces => out.push(tombstone(held)),
+        }
+    }
+    out.push(row());
 }
 
 impl RawTables {
@@ -293,50 +320,42 @@ impl RawTables {
         let (tombstone_version, row_version) = (2 * version, 2 * version + 1);
         let mut out = RawWrites::default();
         for (key, (ts, fingerprint, call)) in calls {
-            let held = self.calls.get(key);
-            match held.map(|h| verdict((h.ts, h._fingerprint), (ts, fingerprint))) {
-                Some(Verdict::Duplicate | Verdict::Loses) => continue,
-                Some(Verdict::Replaces) => {
-                    if let Some(h) = held {
-                        out.calls.push(CallRow {
-                            _sign: -1,
-                            _deleted: 1,
-                            _version: tombstone_version,
-                            ..h.clone()
-                        });
-                    }
-                }
-                None => {}
-            }
-            out.calls.push(CallRow {
-                _version: row_version,
-                ..call_row(fingerprint, call)
-            });
+            write_key(
+                self.calls.get(key).map(|h| ((h.ts, h._fingerprint), h)),
+                (ts, fingerprint),
+                |held| CallRow {
+                    _sign: -1,
+                    _deleted: 1,
+                    _version: tombstone_version,
+                    ..held.clone()
+                },
+                || CallRow {
+                    _version: row_version,
+                    ..call_row(fingerprint, call)
+                },
+                &mut out.calls,
+            );
         }
         for ((conversation, seq), (ts, fingerprint, message)) in messages {
-            let key = (conversation.to_owned(), seq);
-            let held = self.messages.get(&key);
-            match held.map(|h| verdict((h.ts, h.fingerprint), (ts, fingerprint))) {
-                Some(Verdict::Duplicate | Verdict::Loses) => continue,
-                Some(Verdict::Replaces) => {
-                    if let Some(h) = held {
-                        out.messages.push(MessageRow {
-                            conversation_id: key.0.clone(),
-                            seq,
-                            ts: h.ts,
-                            _fingerprint: h.fingerprint,
-                            _version: tombstone_version,
-                            _deleted: 1,
-                            ..MessageRow::default()
-                        });
-                    }
-                }
-                None => {}
-            }
-            out.messages.push(MessageRow {
-                _version: row_version,
-                ..message_row(fingerprint, message)
-            });
+            let held = self.messages.get(&(conversation.to_owned(), seq));
+            write_key(
+                held.map(|h| ((h.ts, h.fingerprint), h)),
+                (ts, fingerprint),
+                |held| MessageRow {
+                    conversation_id: conversation.to_owned(),
+                    seq,
+                    ts: held.ts,
+                    _fingerprint: held.fingerprint,
+                    _version: tombstone_version,
+                    _deleted: 1,
+                    ..MessageRow::default()
+                },
+                || MessageRow {
+                    _version: row_version,
+                    ..message_row(fingerprint, message)
+                },
+                &mut out.messages,
+            );
         }
         out.calls.sort_by(|a, b| a.event_id.cmp(&b.event_id));
         out.messages

@@ -1,17 +1,19 @@
-//! Typed view rows → typed ClickHouse rows, one struct per view table, in
+//! Typed view rows → typed ClickHouse rows ([`TableRow`]), one struct per view table, in
 //! the column order of [`super::schema`]. Ids are resolved to their names;
 //! timestamps stay epoch milliseconds; object fields become the contract's
 //! JSON text. RowBinary is written from these by the `clickhouse` crate.
 
 use crate::pending::IdNames;
 use clickhouse::Row as ChRow;
-use helixflow_operators::conversation_snapshots::ConversationRow as Conversation;
-use helixflow_operators::debate_stats::DebateRow as Debate;
-use helixflow_operators::intern::Id;
-use helixflow_operators::memory_state::MemoryRow as Memory;
-use helixflow_operators::provider_stats::{ProviderKey, ProviderRow as Provider};
 use helixflow_operators::render::{mean_score_json, memory_version_json};
+use helixflow_operators::rows::ViewItem;
 use serde::Serialize;
+
+/// A table row built from a typed view row (`None` for another view's row).
+pub trait TableRow: Sized {
+    fn from_item(item: &ViewItem, names: &dyn IdNames, version: u64, deleted: bool)
+        -> Option<Self>;
+}
 
 #[derive(ChRow, Serialize)]
 pub struct ConversationRow {
@@ -72,22 +74,24 @@ pub struct DebateRow {
     _deleted: u8,
 }
 
-impl ConversationRow {
-    pub fn new(
-        id: Id,
-        row: &Conversation,
+impl TableRow for ConversationRow {
+    fn from_item(
+        item: &ViewItem,
         names: &dyn IdNames,
         version: u64,
         deleted: bool,
-    ) -> Self {
+    ) -> Option<Self> {
+        let ViewItem::Conversation(id, row) = item else {
+            return None;
+        };
         let mut providers: Vec<String> = row
             .providers
             .iter()
             .map(|p| names.name(*p).to_owned())
             .collect();
         providers.sort_unstable();
-        ConversationRow {
-            conversation_id: names.name(id).to_owned(),
+        Some(ConversationRow {
+            conversation_id: names.name(*id).to_owned(),
             user_id: names.name(row.user).to_owned(),
             session_id: names.name(row.session).to_owned(),
             message_count: row.message_count,
@@ -101,21 +105,23 @@ impl ConversationRow {
             entity_count: row.entity_count,
             _version: version,
             _deleted: deleted.into(),
-        }
+        })
     }
 }
 
-impl ProviderRow {
+impl TableRow for ProviderRow {
     /// `hour` is a `DateTime` (seconds, 1970 to 2106): hours outside it are clamped.
-    pub fn new(
-        key: &ProviderKey,
-        row: &Provider,
+    fn from_item(
+        item: &ViewItem,
         names: &dyn IdNames,
         version: u64,
         deleted: bool,
-    ) -> Self {
+    ) -> Option<Self> {
+        let ViewItem::Provider(key, row) = item else {
+            return None;
+        };
         let (provider, model, hour) = *key;
-        ProviderRow {
+        Some(ProviderRow {
             provider: names.name(provider).to_owned(),
             model: names.name(model).to_owned(),
             hour: u32::try_from((hour / 1000).max(0)).unwrap_or(u32::MAX),
@@ -130,28 +136,44 @@ impl ProviderRow {
             latency_avg: row.latency_avg.0,
             _version: version,
             _deleted: deleted.into(),
-        }
+        })
     }
 }
 
-impl MemoryRow {
-    pub fn new(id: Id, row: &Memory, names: &dyn IdNames, version: u64, deleted: bool) -> Self {
-        MemoryRow {
-            memory_id: names.name(id).to_owned(),
+impl TableRow for MemoryRow {
+    fn from_item(
+        item: &ViewItem,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Option<Self> {
+        let ViewItem::Memory(id, row) = item else {
+            return None;
+        };
+        Some(MemoryRow {
+            memory_id: names.name(*id).to_owned(),
             content: row.content.clone(),
             user_id: names.name(row.user).to_owned(),
             tags: row.tags.clone(),
             version: memory_version_json(row),
             _version: version,
             _deleted: deleted.into(),
-        }
+        })
     }
 }
 
-impl DebateRow {
-    pub fn new(id: Id, row: &Debate, names: &dyn IdNames, version: u64, deleted: bool) -> Self {
-        DebateRow {
-            debate_id: names.name(id).to_owned(),
+impl TableRow for DebateRow {
+    fn from_item(
+        item: &ViewItem,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Option<Self> {
+        let ViewItem::Debate(id, row) = item else {
+            return None;
+        };
+        Some(DebateRow {
+            debate_id: names.name(*id).to_owned(),
             rounds: row.rounds.into(),
             participants: row.participants.clone(),
             mean_score: mean_score_json(row),
@@ -159,6 +181,6 @@ impl DebateRow {
             consensus: row.consensus.into(),
             _version: version,
             _deleted: deleted.into(),
-        }
+        })
     }
 }

@@ -3,6 +3,7 @@
 //! the server is down. Credentials come from environment variables named in
 //! the file, never from the file itself.
 
+use crate::event::EventKind;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -133,6 +134,16 @@ pub struct ClickHouseSinkConfig {
     /// Batching, retries and the backlog bound (`[sinks.batching]`).
     #[serde(default)]
     pub batching: SinkBatching,
+}
+
+impl ClickHouseSinkConfig {
+    /// The kinds named in `raw_events`.
+    pub fn raw_kinds(&self) -> Vec<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .filter(|k| self.raw_events.iter().any(|t| t == k.type_name()))
+            .collect()
+    }
 }
 
 /// The event types a ClickHouse sink can keep raw.
