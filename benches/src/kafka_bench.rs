@@ -71,6 +71,20 @@ struct Args {
     /// Skip the latency run.
     #[arg(long)]
     no_latency: bool,
+    /// Only the latency run.
+    #[arg(long, conflicts_with = "no_latency")]
+    latency_only: bool,
+    /// Extra settings of the engine's Kafka source, as TOML lines
+    /// (repeatable), e.g. `consumers = 1` or `options = { "fetch.min.bytes" = "65536" }`.
+    #[arg(long = "source-setting")]
+    source_settings: Vec<String>,
+    /// Views the engine computes (comma-separated names, or `all`).
+    #[arg(long, default_value = "all")]
+    views: String,
+    /// Where to write the latency run's timeline as TSV (ms since start,
+    /// offsets sealed, offsets visible), to see when the views stall.
+    #[arg(long)]
+    timeline: Option<std::path::PathBuf>,
     /// Where to write the figures as JSON.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -106,10 +120,18 @@ fn fresh_topics(brokers: &str, tag: &str) -> anyhow::Result<KafkaTopics> {
 
 fn topology(args: &Args, topics: &KafkaTopics) -> anyhow::Result<Topology> {
     let (brokers, workers, epoch) = (&args.brokers, args.workers, &args.epoch);
+    let views = args
+        .views
+        .split(',')
+        .map(|v| format!("\"{}\"", v.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let text = format!(
-        "version = 1\n[engine]\nworkers = {workers}\nepoch = \"{epoch}\"\n[[sources]]\nname = \"k\"\nkind = \"kafka\"\n\
-         brokers = \"{brokers}\"\ngroup_id = \"bench-{}\"\n{}",
+        "version = 1\n[engine]\nworkers = {workers}\nepoch = \"{epoch}\"\n[views]\nenabled = [{views}]\n\
+         [[sources]]\nname = \"k\"\nkind = \"kafka\"\n\
+         brokers = \"{brokers}\"\ngroup_id = \"bench-{}\"\n{}\n{}",
         std::process::id(),
+        args.source_settings.join("\n"),
         topics.toml_table()
     );
     Ok(Topology::parse("bench.toml", &text, |_| None)?)
@@ -119,15 +141,47 @@ fn start(t: &Topology) -> anyhow::Result<Engine> {
     Ok(Engine::start(EngineSpec::streaming(t))?)
 }
 
-/// Per partition, the next offset the views reflect.
-type Visible = HashMap<(String, i32), i64>;
+/// Per partition, a next offset.
+type Offsets = HashMap<(String, i32), i64>;
+/// Sampled moments: (views' offsets, sealed offsets) at each change.
+type Timeline = Vec<(Instant, (Offsets, Offsets))>;
 
-/// What an engine's views reflect now.
-fn visible(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> Visible {
+/// Per partition, the next offsets the views reflect (`.0`) and the next
+/// offsets sealed into an epoch by the source (`.1`).
+fn visible(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> (Offsets, Offsets) {
     lags_now(shared, kafka)
         .into_iter()
-        .map(|p| ((p.topic, p.partition), p.visible))
-        .collect()
+        .map(|p| {
+            (
+                ((p.topic.clone(), p.partition), p.visible),
+                ((p.topic, p.partition), p.consumed),
+            )
+        })
+        .unzip()
+}
+
+/// Latency histogram (µs) of acknowledged messages: each one's send time
+/// against the first sampled moment `offsets_of` shows its offset passed.
+/// Also returns how many were never seen.
+fn first_seen(
+    acks: &[(String, i32, i64, Instant)],
+    timeline: &Timeline,
+    offsets_of: impl Fn(&(Offsets, Offsets)) -> &Offsets,
+) -> anyhow::Result<(Histogram<u64>, u64)> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut missing = 0u64;
+    for (topic, partition, offset, sent) in acks {
+        let key = (topic.clone(), *partition);
+        // Offsets only grow along the timeline.
+        let passed = |v: &(Offsets, Offsets)| offsets_of(v).get(&key).is_some_and(|o| *o > *offset);
+        let first = timeline.partition_point(|(_, v)| !passed(v));
+        let seen = timeline.get(first).map(|(t, _)| *t);
+        match seen {
+            Some(t) => h.saturating_record(t.saturating_duration_since(*sent).as_micros() as u64),
+            None => missing += 1,
+        }
+    }
+    Ok((h, missing))
 }
 
 fn raw_consume(brokers: &str, topics: &KafkaTopics, expected: u64) -> anyhow::Result<(f64, u64)> {
@@ -177,7 +231,32 @@ impl ProducerContext for Acks {
     }
 }
 
+/// The latency run's messages, generated and routed before the clock
+/// starts so that the producing loop only sends: (type, key, payload).
+fn latency_messages(total: u64) -> Vec<(EventKind, Option<String>, Vec<u8>)> {
+    let mut g = Generator::new(GeneratorSettings {
+        seed: 5,
+        events: Some(total),
+        rate: 0,
+        duplicate_ratio: 0.01,
+        malformed_ratio: 0.0,
+        scale: total,
+    });
+    let mut line = String::new();
+    (0..total)
+        .map(|_| {
+            line.clear();
+            g.next_line(&mut line);
+            let bytes = line.trim_end().as_bytes();
+            let (kind, key) = route(bytes);
+            (kind.unwrap_or(EventKind::Message), key, bytes.to_vec())
+        })
+        .collect()
+}
+
 fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
+    let total = args.latency_rate * args.latency_seconds;
+    let messages = latency_messages(total);
     let topics = fresh_topics(&args.brokers, "latency")?;
     let engine = start(&topology(args, &topics)?)?;
     std::thread::sleep(Duration::from_secs(2)); // partitions assigned, consumers polling
@@ -187,14 +266,14 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
         .set("linger.ms", "1")
         .create_with_context(Acks(Mutex::new(Vec::new())))?;
     // Visible offsets per partition over time, sampled every millisecond.
-    let timeline: Arc<Mutex<Vec<(Instant, Visible)>>> = Arc::default();
+    let timeline: Arc<Mutex<Timeline>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
         let (timeline, stop) = (Arc::clone(&timeline), Arc::clone(&stop));
         let shared = Arc::clone(&engine.shared);
         let kafka = engine.kafka.clone();
         std::thread::spawn(move || {
-            let mut last = HashMap::new();
+            let mut last = (HashMap::new(), HashMap::new());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let now = visible(&shared, &kafka);
                 if now != last {
@@ -207,29 +286,19 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
             }
         })
     };
-    let total = args.latency_rate * args.latency_seconds;
-    let mut g = Generator::new(GeneratorSettings {
-        seed: 5,
-        events: Some(total),
-        rate: 0,
-        duplicate_ratio: 0.01,
-        malformed_ratio: 0.0,
-        scale: total,
-    });
     let started = Instant::now();
-    let mut line = String::new();
-    for i in 0..total {
-        let due = started + Duration::from_secs_f64(i as f64 / args.latency_rate as f64);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+    // Each message is sent at its due time, to the millisecond: the loop
+    // wakes once a millisecond and sends what is due (waking per message
+    // cost the producing thread more CPU than the engine's consumers).
+    let mut due_count = 0u64;
+    for (i, (kind, key, payload)) in (0u64..).zip(&messages) {
+        while i >= due_count {
+            std::thread::sleep(Duration::from_millis(1));
+            due_count = (started.elapsed().as_secs_f64() * args.latency_rate as f64) as u64;
         }
-        line.clear();
-        g.next_line(&mut line);
-        let bytes = line.trim_end().as_bytes();
-        let (kind, key) = route(bytes);
-        let topic = topics.topic_of(kind.unwrap_or(EventKind::Message));
+        let topic = topics.topic_of(*kind);
         let mut rec: BaseRecord<'_, str, [u8], Box<Instant>> =
-            BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(bytes);
+            BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(payload);
         if let Some(k) = key.as_deref() {
             rec = rec.key(k);
         }
@@ -242,7 +311,7 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let sampled_all = || {
         timeline.lock().ok().and_then(|t| {
             t.last()
-                .map(|(_, v)| v.values().sum::<i64>() >= total as i64)
+                .map(|(_, v)| v.0.values().sum::<i64>() >= total as i64)
         }) == Some(true)
     };
     while !sampled_all() && Instant::now() < deadline {
@@ -260,40 +329,68 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
             .map_err(|_| anyhow::anyhow!("lock"))?,
     );
     let timeline = timeline.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let mut missing = 0u64;
-    for (topic, partition, offset, sent) in &acks {
-        let key = (topic.clone(), *partition);
-        let seen = timeline
-            .iter()
-            .find(|(_, v)| v.get(&key).is_some_and(|vis| *vis > *offset))
-            .map(|(t, _)| *t);
-        match seen {
-            Some(t) => h.saturating_record(t.saturating_duration_since(*sent).as_micros() as u64),
-            None => missing += 1,
+    if let (Some(path), Some((t0, _))) = (&args.timeline, timeline.first()) {
+        let mut tsv = String::from("ms\tsealed\tvisible\n");
+        for (t, (vis, sealed)) in timeline.iter() {
+            let ms = t.duration_since(*t0).as_secs_f64() * 1000.0;
+            let (s, v) = (sealed.values().sum::<i64>(), vis.values().sum::<i64>());
+            tsv.push_str(&format!("{ms:.1}\t{s}\t{v}\n"));
         }
+        std::fs::write(path, tsv)?;
     }
+    let (h, missing) = first_seen(&acks, &timeline, |v| &v.0)?;
+    let (sealed, _) = first_seen(&acks, &timeline, |v| &v.1)?;
     engine.shutdown().map_err(anyhow::Error::msg)?;
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "latency at {} events/s for {} s ({} events, epoch {}): event-to-visible p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
         args.latency_rate,
         args.latency_seconds,
         acks.len(),
         args.epoch,
-        ms(0.5),
-        ms(0.99),
-        ms(1.0),
+        ms(&h, 0.5),
+        ms(&h, 0.99),
+        ms(&h, 1.0),
         if missing > 0 { format!(" ({missing} never seen)") } else { String::new() }
     );
+    println!(
+        "  of which event-to-sealed (consumed and its epoch closed): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(&sealed, 0.5),
+        ms(&sealed, 0.99),
+        ms(&sealed, 1.0),
+    );
     Ok(serde_json::json!({
-        "rate": args.latency_rate, "events": acks.len(), "p50_ms": ms(0.5), "p99_ms": ms(0.99),
-        "max_ms": ms(1.0), "never_seen": missing,
+        "rate": args.latency_rate, "events": acks.len(), "p50_ms": ms(&h, 0.5), "p99_ms": ms(&h, 0.99),
+        "max_ms": ms(&h, 1.0), "never_seen": missing,
+        "sealed_p50_ms": ms(&sealed, 0.5), "sealed_p99_ms": ms(&sealed, 0.99),
     }))
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    helixflow_engine::logging::init();
+    let throughput = if args.latency_only {
+        serde_json::Value::Null
+    } else {
+        throughput_run(&args)?
+    };
+    let latency = if args.no_latency {
+        serde_json::Value::Null
+    } else {
+        latency_run(&args)?
+    };
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "workers": args.workers, "epoch": args.epoch, "views": args.views,
+            "throughput": throughput, "latency": latency,
+        });
+        std::fs::write(path, json.to_string())?;
+    }
+    Ok(())
+}
+
+/// Produces `--events` events, then times the raw consume and Helixflow.
+fn throughput_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let topics = fresh_topics(&args.brokers, "throughput")
         .context("is the broker up? scripts/services/kafka.sh start")?;
     println!(
@@ -344,8 +441,13 @@ fn main() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let engine = start(&topology(&args, &topics)?)?;
-    while visible(&engine.shared, &engine.kafka).values().sum::<i64>() < n as i64 {
+    let engine = start(&topology(args, &topics)?)?;
+    while visible(&engine.shared, &engine.kafka)
+        .0
+        .values()
+        .sum::<i64>()
+        < n as i64
+    {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
             "engine did not catch up"
@@ -360,25 +462,17 @@ fn main() -> anyhow::Result<()> {
         .load(std::sync::atomic::Ordering::Relaxed);
     engine.shutdown().map_err(anyhow::Error::msg)?;
     println!(
-        "helixflow -w {} epoch {} (Kafka source, every view): {engine_s:.2} s to reflect all {n} messages, {engine_rate:.0} events/s = {:.0}% of raw ({valid} valid)",
+        "helixflow -w {} epoch {} (Kafka source, views: {}): {engine_s:.2} s to reflect all {n} messages, {engine_rate:.0} events/s = {:.0}% of raw ({valid} valid)",
         args.workers,
         args.epoch,
+        args.views,
         100.0 * engine_rate / raw_rate
     );
-    let latency = if args.no_latency {
-        serde_json::Value::Null
-    } else {
-        latency_run(&args)?
-    };
-    if let Some(path) = &args.json {
-        let json = serde_json::json!({
-            "events": n, "workers": args.workers,
-            "produce_per_s": produced.delivered as f64 / produced.seconds,
-            "raw_consume_s": raw_s, "raw_per_s": raw_rate,
-            "helixflow_s": engine_s, "helixflow_per_s": engine_rate,
-            "ratio_to_raw": engine_rate / raw_rate, "latency": latency,
-        });
-        std::fs::write(path, json.to_string())?;
-    }
-    Ok(())
+    Ok(serde_json::json!({
+        "events": n,
+        "produce_per_s": produced.delivered as f64 / produced.seconds,
+        "raw_consume_s": raw_s, "raw_per_s": raw_rate,
+        "helixflow_s": engine_s, "helixflow_per_s": engine_rate,
+        "ratio_to_raw": engine_rate / raw_rate,
+    }))
 }

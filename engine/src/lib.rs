@@ -7,8 +7,10 @@
 //! | [`db_sinks`] | database sinks (ClickHouse, Neo4j): runner threads and the views' fan-out to them |
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
 //! | [`worker`] | one timely worker: dataflow, compaction, answering reads |
+//! | [`slow_operators`] | opt-in log of operator activations that held a worker too long |
 //! | [`ingest`] | the source operator: feed chunks → decoded facts |
 //! | [`kafka_health`] | Kafka offsets, visible positions and lag for health, metrics, status |
+//! | [`logging`] | the binaries' log output |
 //! | [`rejects`] | counters and last payloads of rejected inputs |
 //! | [`replay`] | batch replay of JSONL files to view files |
 //! | [`run`] | the streaming engine from a topology, status line, sinks, API |
@@ -20,9 +22,11 @@ pub mod engine;
 pub mod generate;
 pub mod ingest;
 pub mod kafka_health;
+pub mod logging;
 pub mod produce;
 pub mod rejects;
 pub mod replay;
 pub mod run;
 pub mod shared;
+pub mod slow_operators;
 pub mod worker;

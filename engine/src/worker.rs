@@ -4,6 +4,7 @@
 
 use crate::ingest::ingest;
 use crate::shared::{Shared, WorkerQuery};
+use crate::slow_operators;
 use crossbeam_channel::Receiver;
 use helixflow_operators::views::{build_views, ViewExports, ViewSet};
 use helixflow_operators::Time;
@@ -22,6 +23,7 @@ pub fn run_worker(
     exports: ViewExports,
 ) {
     let index = worker.index();
+    slow_operators::install(worker);
     let probe = ProbeHandle::new();
     let mut traces = worker.dataflow::<Time, _, _>(|scope| {
         let candidates = ingest(scope, Arc::clone(&shared), exports.raw.clone());
