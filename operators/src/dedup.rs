@@ -12,15 +12,14 @@
 //! snapshot holds exactly one event per key.
 
 use crate::facts::Candidate;
+use crate::in_time_order::in_time_order;
 use crate::{Diff, Time};
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 /// Counters shared by the dedup operators of all workers.
@@ -73,69 +72,51 @@ where
     F: ExchangeData,
 {
     let exchange = Exchange::new(|c: &Candidate<F>| c.key.0 as u64);
-    candidates
-        .unary_frontier(exchange, name, move |_cap, _info| {
-            let mut stash: BTreeMap<Time, (Capability<Time>, Vec<Candidate<F>>)> = BTreeMap::new();
-            let mut kept: HashMap<u128, Kept<F>> = HashMap::new();
-            move |(input, frontier), output| {
-                input.for_each(|cap, data| {
-                    let Some(time) = cap.least().copied() else {
-                        return;
-                    };
-                    let Some(retained) = cap.retain_least(0) else {
-                        return;
-                    };
-                    stash
-                        .entry(time)
-                        .or_insert_with(|| (retained, Vec::new()))
-                        .1
-                        .append(data);
-                });
-                while let Some(entry) = stash.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
+    let mut kept: HashMap<u128, Kept<F>> = HashMap::new();
+    in_time_order(
+        candidates,
+        exchange,
+        name,
+        |_, at| at,
+        move |time, batch, output| {
+            let (mut dups, mut conflicts, mut new_keys) = (0, 0, 0);
+            for c in batch {
+                match kept.entry(c.key.0) {
+                    Entry::Vacant(v) => {
+                        new_keys += 1;
+                        output.push((c.fact.clone(), time, 1));
+                        v.insert(Kept {
+                            ts: c.ts,
+                            fingerprint: c.fingerprint,
+                            copies: 1,
+                            fact: c.fact,
+                        });
                     }
-                    let (time, (cap, batch)) = entry.remove_entry();
-                    let mut session = output.session(&cap);
-                    let (mut dups, mut conflicts, mut new_keys) = (0, 0, 0);
-                    for c in batch {
-                        match kept.entry(c.key.0) {
-                            Entry::Vacant(v) => {
-                                new_keys += 1;
-                                session.give((c.fact.clone(), time, 1));
-                                v.insert(Kept {
+                    Entry::Occupied(mut o) => {
+                        dups += 1;
+                        let k = o.get_mut();
+                        match verdict((k.ts, k.fingerprint), (c.ts, c.fingerprint)) {
+                            Verdict::Duplicate => k.copies += 1,
+                            Verdict::Replaces => {
+                                conflicts += k.copies;
+                                output.push((k.fact.clone(), time, -1));
+                                output.push((c.fact.clone(), time, 1));
+                                *k = Kept {
                                     ts: c.ts,
                                     fingerprint: c.fingerprint,
                                     copies: 1,
                                     fact: c.fact,
-                                });
+                                };
                             }
-                            Entry::Occupied(mut o) => {
-                                dups += 1;
-                                let k = o.get_mut();
-                                match verdict((k.ts, k.fingerprint), (c.ts, c.fingerprint)) {
-                                    Verdict::Duplicate => k.copies += 1,
-                                    Verdict::Replaces => {
-                                        conflicts += k.copies;
-                                        session.give((k.fact.clone(), time, -1));
-                                        session.give((c.fact.clone(), time, 1));
-                                        *k = Kept {
-                                            ts: c.ts,
-                                            fingerprint: c.fingerprint,
-                                            copies: 1,
-                                            fact: c.fact,
-                                        };
-                                    }
-                                    Verdict::Loses => conflicts += 1,
-                                }
-                            }
+                            Verdict::Loses => conflicts += 1,
                         }
                     }
-                    stats.duplicates.fetch_add(dups, Ordering::Relaxed);
-                    stats.conflicts.fetch_add(conflicts, Ordering::Relaxed);
-                    stats.kept.fetch_add(new_keys, Ordering::Relaxed);
                 }
             }
-        })
-        .as_collection()
+            stats.duplicates.fetch_add(dups, Ordering::Relaxed);
+            stats.conflicts.fetch_add(conflicts, Ordering::Relaxed);
+            stats.kept.fetch_add(new_keys, Ordering::Relaxed);
+        },
+    )
+    .as_collection()
 }

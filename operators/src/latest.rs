@@ -22,7 +22,7 @@ pub fn latest_named<'s, K, V>(
     name: &str,
 ) -> Arranged<'s, ViewTrace<K, V>>
 where
-    K: ExchangeData + Hashable,
+    K: ExchangeData + Hashable + std::hash::Hash,
     V: ExchangeData,
 {
     reduce_view(keyed, name, |_key, input, output| {

@@ -12,7 +12,8 @@
 //! | [`memory_state`] | CRDT-resolved memories |
 //! | [`debate_stats`] | per-debate statistics |
 //! | [`latest`] | latest event per key: the `entities` and `relationships` views |
-//! | [`reduce_view`] | the arrange-and-reduce shape every keyed view shares |
+//! | [`reduce_view`] | the reduce-and-arrange shape every keyed view shares |
+//! | [`in_time_order`] | the operator shape for logic that takes complete times in order |
 //! | [`views`] | wiring all of the above; reading traces at a consistent time |
 //! | [`changes`] | per-view change streams (upserts and deletes of keys) for sinks |
 //! | [`rows`] | view names, key fields, rows read from one worker |
@@ -24,6 +25,7 @@ pub mod debate_stats;
 pub mod dedup;
 pub mod entity_cooccurrence;
 pub mod facts;
+pub mod in_time_order;
 pub mod intern;
 pub mod latest;
 pub mod memberships;
