@@ -118,3 +118,85 @@ fn add<V: Ord>(values: &mut BTreeMap<V, Diff>, value: V, diff: Diff) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::reduce_view;
+    use crate::{Diff, Time};
+    use differential_dataflow::input::Input;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use timely::dataflow::operators::probe::Handle as ProbeHandle;
+    use timely::dataflow::operators::{Inspect, Probe};
+
+    type Update = ((u32, u32), Time, Diff);
+
+    /// Accumulates `updates` up to `time` into a map of nonzero counts.
+    fn accumulate(updates: &[Update], time: Time) -> BTreeMap<(u32, u32), Diff> {
+        let mut acc = BTreeMap::new();
+        for (data, _, d) in updates.iter().filter(|(_, t, _)| *t <= time) {
+            *acc.entry(*data).or_insert(0) += d;
+        }
+        acc.retain(|_, d| *d != 0);
+        acc
+    }
+
+    #[test]
+    fn output_at_every_time_is_the_logic_over_the_values_so_far() {
+        // (key, value): values added, retracted and re-added across times,
+        // a key that appears and vanishes within one time, multiplicities.
+        let input: Vec<Update> = vec![
+            ((1, 10), 0, 1),
+            ((1, 11), 0, 1),
+            ((2, 5), 0, 2),
+            ((1, 10), 1, -1),
+            ((1, 12), 1, 1),
+            ((2, 5), 2, -2),
+            ((1, 10), 2, 1),
+            ((3, 7), 3, 1),
+            ((3, 7), 3, -1),
+            ((2, 6), 3, 1),
+        ];
+        let seen: Arc<Mutex<Vec<Update>>> = Arc::default();
+        let (feed, out) = (input.clone(), Arc::clone(&seen));
+        timely::execute_directly(move |worker| {
+            let probe = ProbeHandle::new();
+            let mut session = worker.dataflow::<Time, _, _>(|scope| {
+                let (session, values) = scope.new_collection::<(u32, u32), Diff>();
+                // Rows: each distinct value present, and 1000 + the key's count.
+                reduce_view(values, "test", |_key, vals, rows| {
+                    rows.extend(vals.iter().map(|(v, _)| (u64::from(**v), 1)));
+                    rows.push((1000 + vals.iter().map(|(_, d)| *d as u64).sum::<u64>(), 1));
+                })
+                .as_collection(|k, v| (*k, *v as u32))
+                .inner
+                .inspect(move |u| out.lock().unwrap().push(*u))
+                .probe_with(&probe);
+                session
+            });
+            for time in 0..4 {
+                for (data, _, diff) in feed.iter().filter(|(_, t, _)| *t == time) {
+                    session.update_at(*data, time, *diff);
+                }
+                session.advance_to(time + 1);
+                session.flush();
+                while probe.less_than(&(time + 1)) {
+                    worker.step();
+                }
+            }
+        });
+        let output = seen.lock().unwrap().clone();
+        for time in 0..4 {
+            let mut expected = BTreeMap::new();
+            let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
+            for ((key, value), d) in accumulate(&input, time) {
+                expected.insert((key, value), 1);
+                *counts.entry(key).or_default() += d as u64;
+            }
+            for (key, count) in counts {
+                expected.insert((key, 1000 + count as u32), 1);
+            }
+            assert_eq!(accumulate(&output, time), expected, "at time {time}");
+        }
+    }
+}
