@@ -143,13 +143,20 @@ fn start(t: &Topology) -> anyhow::Result<Engine> {
 
 /// Per partition, a next offset.
 type Offsets = HashMap<(String, i32), i64>;
-/// Sampled moments: (views' offsets, sealed offsets) at each change.
-type Timeline = Vec<(Instant, (Offsets, Offsets))>;
+/// Where the engine is, per partition.
+#[derive(Clone, Default, PartialEq)]
+struct Positions {
+    /// The next offsets the views reflect.
+    visible: Offsets,
+    /// The next offsets the source has sealed into an epoch.
+    sealed: Offsets,
+}
+/// Sampled positions at each change.
+type Timeline = Vec<(Instant, Positions)>;
 
-/// Per partition, the next offsets the views reflect (`.0`) and the next
-/// offsets sealed into an epoch by the source (`.1`).
-fn visible(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> (Offsets, Offsets) {
-    lags_now(shared, kafka)
+/// Where an engine is now.
+fn positions(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> Positions {
+    let (visible, sealed) = lags_now(shared, kafka)
         .into_iter()
         .map(|p| {
             (
@@ -157,7 +164,8 @@ fn visible(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> (Offsets, Offsets) {
                 ((p.topic, p.partition), p.consumed),
             )
         })
-        .unzip()
+        .unzip();
+    Positions { visible, sealed }
 }
 
 /// Latency histogram (µs) of acknowledged messages: each one's send time
@@ -166,14 +174,14 @@ fn visible(shared: &Shared, kafka: &[Arc<KafkaStatus>]) -> (Offsets, Offsets) {
 fn first_seen(
     acks: &[(String, i32, i64, Instant)],
     timeline: &Timeline,
-    offsets_of: impl Fn(&(Offsets, Offsets)) -> &Offsets,
+    offsets_of: impl Fn(&Positions) -> &Offsets,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut missing = 0u64;
     for (topic, partition, offset, sent) in acks {
         let key = (topic.clone(), *partition);
         // Offsets only grow along the timeline.
-        let passed = |v: &(Offsets, Offsets)| offsets_of(v).get(&key).is_some_and(|o| *o > *offset);
+        let passed = |v: &Positions| offsets_of(v).get(&key).is_some_and(|o| *o > *offset);
         let first = timeline.partition_point(|(_, v)| !passed(v));
         let seen = timeline.get(first).map(|(t, _)| *t);
         match seen {
@@ -273,9 +281,9 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
         let shared = Arc::clone(&engine.shared);
         let kafka = engine.kafka.clone();
         std::thread::spawn(move || {
-            let mut last = (HashMap::new(), HashMap::new());
+            let mut last = Positions::default();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = visible(&shared, &kafka);
+                let now = positions(&shared, &kafka);
                 if now != last {
                     if let Ok(mut t) = timeline.lock() {
                         t.push((Instant::now(), now.clone()));
@@ -311,7 +319,7 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let sampled_all = || {
         timeline.lock().ok().and_then(|t| {
             t.last()
-                .map(|(_, v)| v.0.values().sum::<i64>() >= total as i64)
+                .map(|(_, v)| v.visible.values().sum::<i64>() >= total as i64)
         }) == Some(true)
     };
     while !sampled_all() && Instant::now() < deadline {
@@ -331,15 +339,18 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let timeline = timeline.lock().map_err(|_| anyhow::anyhow!("lock"))?;
     if let (Some(path), Some((t0, _))) = (&args.timeline, timeline.first()) {
         let mut tsv = String::from("ms\tsealed\tvisible\n");
-        for (t, (vis, sealed)) in timeline.iter() {
+        for (t, p) in timeline.iter() {
             let ms = t.duration_since(*t0).as_secs_f64() * 1000.0;
-            let (s, v) = (sealed.values().sum::<i64>(), vis.values().sum::<i64>());
+            let (s, v) = (
+                p.sealed.values().sum::<i64>(),
+                p.visible.values().sum::<i64>(),
+            );
             tsv.push_str(&format!("{ms:.1}\t{s}\t{v}\n"));
         }
         std::fs::write(path, tsv)?;
     }
-    let (h, missing) = first_seen(&acks, &timeline, |v| &v.0)?;
-    let (sealed, _) = first_seen(&acks, &timeline, |v| &v.1)?;
+    let (h, missing) = first_seen(&acks, &timeline, |v| &v.visible)?;
+    let (sealed, _) = first_seen(&acks, &timeline, |v| &v.sealed)?;
     engine.shutdown().map_err(anyhow::Error::msg)?;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
@@ -442,8 +453,8 @@ fn throughput_run(args: &Args) -> anyhow::Result<serde_json::Value> {
 
     let started = Instant::now();
     let engine = start(&topology(args, &topics)?)?;
-    while visible(&engine.shared, &engine.kafka)
-        .0
+    while positions(&engine.shared, &engine.kafka)
+        .visible
         .values()
         .sum::<i64>()
         < n as i64

@@ -90,7 +90,8 @@ where
                             .drain(..)
                             .map(|(row, diff)| ((key.clone(), row), time, diff)),
                     );
-                    group.rows.clone_from(&rows);
+                    // The old rows were drained: keep the new ones, no copy.
+                    std::mem::swap(&mut group.rows, &mut rows);
                 }
                 if group.values.is_empty() && group.rows.is_empty() {
                     groups.remove(&key);
