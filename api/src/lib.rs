@@ -1,17 +1,73 @@
-//! The REST API: views read from the dataflow's arranged state, as JSON lines.
+//! The REST API (axum on hyper): views and queries read from the dataflow's
+//! arranged state, each answer from one consistent snapshot.
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`reader`] | what the API needs from an engine ([`reader::ViewReader`]) |
-//! | [`routes`] | request → response, without sockets (unit-testable) |
-//! | [`error`] | API errors with stable codes and HTTP statuses |
-//! | [`server`] | the hyper server on a tokio runtime of its own |
+//! | [`error`] | the one error type: stable codes and HTTP statuses |
+//! | [`extract`] | query strings, JSON bodies and path segments, checked |
+//! | [`views`] | `/v1/views...` and `/v1/conversations/{id}` |
+//! | [`health`] | `/v1/health` and `/metrics` |
+//! | [`server`] | the server on a tokio runtime of its own |
 //!
-//! Routes: `GET /v1/health`, `GET /v1/views`, `GET /v1/views/{name}`
-//! (`limit`, `after`), `GET /v1/views/{name}/{key...}`,
-//! `GET /v1/conversations/{id}`, and `GET /metrics` (Prometheus text).
+//! [`router`] assembles the routes; what every route shares (the body
+//! limit, the JSON 404 and 405 answers) is set there once.
 
 pub mod error;
+pub mod extract;
+pub mod health;
 pub mod reader;
-pub mod routes;
 pub mod server;
+pub mod views;
+
+use crate::error::{ApiError, ApiResult};
+use crate::reader::ViewReader;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::Router;
+use std::sync::Arc;
+
+/// The engine, as every handler's state.
+pub type Reader = Arc<dyn ViewReader>;
+
+/// Every route of the API over `reader`.
+pub fn router(reader: Reader) -> Router {
+    Router::new()
+        .merge(views::routes())
+        .merge(health::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .with_state(reader)
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {}; see GET /v1/views and GET /v1/health",
+        uri.path()
+    ))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        405,
+        "method_not_allowed",
+        format!("{method} {}: this route does not take {method}", uri.path()),
+    )
+}
+
+/// Runs `work` (which reads from the workers and renders: blocking, CPU
+/// work) on the blocking pool.
+pub async fn blocking<T, F>(work: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            500,
+            "internal",
+            format!("the request handler failed: {e}"),
+        ))
+    })
+}

@@ -1,15 +1,8 @@
-//! The hyper server: one tokio runtime on its own threads, each request
-//! handled by [`crate::routes::handle`] on the blocking pool (reads wait for
-//! the workers and rendering is CPU work).
+//! The API server: axum's router served by hyper on a tokio runtime of its
+//! own, on a thread of its own, stopped gracefully.
 
 use crate::reader::ViewReader;
-use crate::routes::{handle, Response};
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response as HttpResponse};
-use hyper_util::rt::TokioIo;
+use crate::router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -50,25 +43,21 @@ impl ApiServer {
         let bound = listener
             .local_addr()
             .map_err(|error| ServeError::Bind { addr, error })?;
-        let (stop, mut stopped) = oneshot::channel::<()>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = router(reader);
         let thread = std::thread::Builder::new()
             .name("helixflow-api-accept".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    loop {
-                        tokio::select! {
-                            _ = &mut stopped => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let reader = Arc::clone(&reader);
-                                tokio::spawn(async move {
-                                    let service = service_fn(move |req| respond(Arc::clone(&reader), req));
-                                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                                        tracing::debug!("API connection ended: {e}");
-                                    }
-                                });
-                            }
-                        }
+                    let shutdown = async {
+                        // A dropped sender also means stop.
+                        let _ = stopped.await;
+                    };
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                    {
+                        tracing::warn!("the API server stopped: {e}");
                     }
                 });
             })
@@ -106,37 +95,4 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-async fn respond(
-    reader: Arc<dyn ViewReader>,
-    req: Request<Incoming>,
-) -> Result<HttpResponse<Full<Bytes>>, std::convert::Infallible> {
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(str::to_owned);
-    let response = tokio::task::spawn_blocking(move || {
-        handle(reader.as_ref(), &method, &path, query.as_deref())
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Response::error(&crate::error::ApiError::new(
-            500,
-            "internal",
-            format!("request handler failed: {e}"),
-        ))
-    });
-    let mut builder = HttpResponse::builder()
-        .status(response.status)
-        .header("content-type", response.content_type);
-    for (k, v) in &response.headers {
-        builder = builder.header(*k, v.as_str());
-    }
-    Ok(builder
-        .body(Full::new(Bytes::from(response.body)))
-        .unwrap_or_else(|_| {
-            HttpResponse::new(Full::new(Bytes::from_static(
-                b"{\"error\":{\"code\":\"internal\",\"message\":\"bad header\"}}",
-            )))
-        }))
 }

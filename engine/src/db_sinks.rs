@@ -56,7 +56,7 @@ impl DbSinks {
         shared: &Arc<Shared>,
     ) -> Result<DbSinks, SinkError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut senders: Vec<Vec<Target>> = vec![Vec::new(); 7];
+        let mut senders: Vec<Vec<Target>> = vec![Vec::new(); ViewName::ALL.len()];
         let mut status = Vec::new();
         let mut threads = Vec::new();
         let mut raw_targets = Vec::new();

@@ -67,7 +67,7 @@ impl EngineSpec {
     pub fn streaming(topology: &Topology) -> Self {
         EngineSpec {
             workers: topology.engine.workers,
-            views: ViewSet::from_names(topology.views.names()),
+            views: ViewSet::from_names(topology.views.names(), topology.views.context),
             sources: topology.sources.clone(),
             epochs: EpochPolicy::Clock(EpochClock::new(topology.engine.epoch)),
             rejects: RejectLog::default(),

@@ -14,6 +14,7 @@
 
 use crate::rejects::RejectLog;
 use crossbeam_channel::{Receiver, Sender};
+use helixflow_operators::content::ContentStore;
 use helixflow_operators::intern::Interner;
 use helixflow_operators::rows::{ViewName, ViewPart};
 use helixflow_operators::views::KindStats;
@@ -90,6 +91,8 @@ pub struct Snapshot {
 pub struct Shared {
     /// Identifier table.
     pub ids: Interner,
+    /// Texts of the distinct messages (when the context state is kept).
+    pub texts: ContentStore,
     /// The chunks from the sources.
     pub feed: Feed,
     /// Rejected inputs.
@@ -114,6 +117,7 @@ impl Shared {
             (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
         let shared = Shared {
             ids: Interner::new(),
+            texts: ContentStore::new(),
             feed,
             rejects,
             dedup: Default::default(),

@@ -6,7 +6,7 @@ use crate::ingest::ingest;
 use crate::shared::{Shared, WorkerQuery};
 use crate::slow_operators;
 use crossbeam_channel::Receiver;
-use helixflow_operators::views::{build_views, ViewExports, ViewSet};
+use helixflow_operators::views::{build_views, ViewContext, ViewExports, ViewSet};
 use helixflow_operators::Time;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,7 +27,12 @@ pub fn run_worker(
     let probe = ProbeHandle::new();
     let mut traces = worker.dataflow::<Time, _, _>(|scope| {
         let candidates = ingest(scope, Arc::clone(&shared), exports.raw.clone());
-        build_views(candidates, views, &shared.dedup, &probe, &exports)
+        let context = ViewContext {
+            ids: &shared.ids,
+            texts: &shared.texts,
+            stats: &shared.dedup,
+        };
+        build_views(candidates, views, &context, &probe, &exports)
     });
     let mut compacted: Time = 0;
     while !shared.shutdown.load(Ordering::Relaxed) {

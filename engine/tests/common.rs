@@ -47,6 +47,12 @@ pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
         r#"{"type":"memory","event_id":"mx1","ts":"2026-01-30T00:00:00Z","op":"add","memory_id":"mem-x","user_id":"u","node_id":"b","lamport":5,"content":"one","tags":["t1","t0"],"strategy":"merge_all"}"#.to_owned(),
         r#"{"type":"memory","event_id":"mx2","ts":"2026-01-30T00:00:00Z","op":"delete","memory_id":"mem-x","user_id":"u","node_id":"a","lamport":5}"#.to_owned(),
         r#"{"type":"memory","event_id":"mx3","ts":"2026-01-30T00:00:00Z","op":"update","memory_id":"mem-x","user_id":"u","node_id":"a","lamport":5,"content":"two","tags":["t2"],"strategy":"lww"}"#.to_owned(),
+        // Latest-mention ties: the same ts in two conversations (the greater
+        // conversation_id wins), one id twice in a message (the greater
+        // (name, kind) wins), an id known only from a relationship.
+        r#"{"type":"message","event_id":"t1","ts":"2026-01-30T09:00:00Z","conversation_id":"tie-b","session_id":"s","user_id":"u","seq":0,"role":"user","content":"b","tokens":1,"entities":[{"id":"tie","name":"from b","kind":"k"},{"id":"tie","name":"from b2","kind":"a"}]}"#.to_owned(),
+        r#"{"type":"message","event_id":"t2","ts":"2026-01-30T09:00:00Z","conversation_id":"tie-a","session_id":"s","user_id":"u","seq":7,"role":"user","content":"a","tokens":1,"entities":[{"id":"tie","name":"from a","kind":"k"}]}"#.to_owned(),
+        r#"{"type":"relationship","event_id":"r-only","ts":"2026-01-30T09:00:00Z","source_id":"only-rel","target_id":"only-rel","rel_type":"self","weight":1.5}"#.to_owned(),
         String::new(),
         "   ".to_owned(),
         "[1,2,3]".to_owned(),
@@ -236,7 +242,7 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
         );
     }
     let ev = views.entry("entities").or_default();
-    for (id, e) in ents {
+    for (id, e) in ents.clone() {
         let mut row = json!({"entity_id": id, "name": e.name, "kind": e.kind, "ts": format_millis(e.ts), "event_id": e.event_id});
         if let Some(p) = &e.properties {
             row["properties"] = Value::Object(p.clone());
@@ -245,6 +251,60 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
             row["conversation_id"] = json!(c);
         }
         ev.insert(vec![id], row);
+    }
+    let dir = views.entry("entity_directory").or_default();
+    // id → (latest mention's rank and (name, kind), conversations, messages)
+    type Latest<'a> = ((i64, &'a [u8], u64), (&'a str, &'a str));
+    let mut mentioned: BTreeMap<&str, (Latest, BTreeSet<&str>, u64)> = BTreeMap::new();
+    for m in convs.values().flatten() {
+        let mut in_message: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+        for e in &m.entities {
+            let best = in_message
+                .entry(e.id.as_str())
+                .or_insert((&e.name, &e.kind));
+            if (e.name.as_bytes(), e.kind.as_bytes()) > (best.0.as_bytes(), best.1.as_bytes()) {
+                *best = (&e.name, &e.kind);
+            }
+        }
+        for (id, named) in in_message {
+            let rank = (m.ts, m.conversation_id.as_bytes(), m.seq);
+            let slot = mentioned
+                .entry(id)
+                .or_insert(((rank, named), BTreeSet::new(), 0));
+            if rank > slot.0 .0 {
+                slot.0 = (rank, named);
+            }
+            slot.1.insert(&m.conversation_id);
+            slot.2 += 1;
+        }
+    }
+    let mut related: BTreeMap<&str, u64> = BTreeMap::new();
+    for (s, t, _) in rels.keys() {
+        *related.entry(s).or_default() += 1;
+        if t != s {
+            *related.entry(t).or_default() += 1;
+        }
+    }
+    let all_ids: BTreeSet<&str> = ents
+        .keys()
+        .map(String::as_str)
+        .chain(mentioned.keys().copied())
+        .chain(related.keys().copied())
+        .collect();
+    for id in all_ids {
+        let m = mentioned.get(id);
+        let (name, kind) = match (ents.get(id), m) {
+            (Some(e), _) => (json!(e.name), json!(e.kind)),
+            (None, Some(((_, (n, k)), _, _))) => (json!(n), json!(k)),
+            (None, None) => (Value::Null, Value::Null),
+        };
+        dir.insert(
+            vec![id.to_owned()],
+            json!({"id": id, "name": name, "kind": kind,
+                   "conversations": m.map_or(0, |m| m.1.len() as u64),
+                   "mentions": m.map_or(0, |m| m.2),
+                   "relationships": related.get(id).copied().unwrap_or(0)}),
+        );
     }
     let rv = views.entry("relationships").or_default();
     for ((s, t, ty), r) in rels {
@@ -284,6 +344,7 @@ pub fn key_fields(view: &str) -> &'static [&'static str] {
         "memory_state" => &["memory_id"],
         "debate_stats" => &["debate_id"],
         "entities" => &["entity_id"],
+        "entity_directory" => &["id"],
         _ => &["source_id", "target_id", "rel_type"],
     }
 }

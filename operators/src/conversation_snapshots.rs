@@ -65,7 +65,7 @@ pub fn conversation_items<'s>(
         std::iter::once((conv, message)).chain(
             m.entities
                 .into_iter()
-                .map(move |e| (conv, ConversationItem::Entity(e))),
+                .map(move |e| (conv, ConversationItem::Entity(e.id))),
         )
     })
 }

@@ -7,11 +7,15 @@
 //! as a duplicate; a dropped event whose payload differs from the kept one
 //! also counts as a conflict. Both counts depend only on the set of events.
 //!
+//! The text of a kept message goes to the [`ContentStore`] here, once per
+//! kept payload: duplicates that lose are never stored.
+//!
 //! The operator processes complete timestamps in order, so a replaced winner
 //! is retracted at the time its replacement arrives: every consistent
 //! snapshot holds exactly one event per key.
 
-use crate::facts::Candidate;
+use crate::content::ContentStore;
+use crate::facts::{Candidate, HoldsText};
 use crate::in_time_order::in_time_order;
 use crate::{Diff, Time};
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
@@ -67,10 +71,19 @@ pub fn dedup_named<'scope, F>(
     candidates: StreamVec<'scope, Time, Candidate<F>>,
     name: &str,
     stats: Arc<DedupStats>,
+    texts: Option<ContentStore>,
 ) -> VecCollection<'scope, Time, F, Diff>
 where
-    F: ExchangeData,
+    F: ExchangeData + HoldsText,
 {
+    // The fact to keep, its text stored (when a store is given).
+    let keep = move |c: Candidate<F>| {
+        let mut fact = c.fact;
+        if let (Some(text), Some(texts)) = (c.text, texts.as_ref()) {
+            fact.stored_at(texts.put(&text));
+        }
+        fact
+    };
     let exchange = Exchange::new(|c: &Candidate<F>| c.key.0 as u64);
     let mut kept: HashMap<u128, Kept<F>> = HashMap::new();
     in_time_order(
@@ -84,12 +97,14 @@ where
                 match kept.entry(c.key.0) {
                     Entry::Vacant(v) => {
                         new_keys += 1;
-                        output.push((c.fact.clone(), time, 1));
+                        let (ts, fingerprint) = (c.ts, c.fingerprint);
+                        let fact = keep(c);
+                        output.push((fact.clone(), time, 1));
                         v.insert(Kept {
-                            ts: c.ts,
-                            fingerprint: c.fingerprint,
+                            ts,
+                            fingerprint,
                             copies: 1,
-                            fact: c.fact,
+                            fact,
                         });
                     }
                     Entry::Occupied(mut o) => {
@@ -99,13 +114,15 @@ where
                             Verdict::Duplicate => k.copies += 1,
                             Verdict::Replaces => {
                                 conflicts += k.copies;
+                                let (ts, fingerprint) = (c.ts, c.fingerprint);
+                                let fact = keep(c);
                                 output.push((k.fact.clone(), time, -1));
-                                output.push((c.fact.clone(), time, 1));
+                                output.push((fact.clone(), time, 1));
                                 *k = Kept {
-                                    ts: c.ts,
-                                    fingerprint: c.fingerprint,
+                                    ts,
+                                    fingerprint,
                                     copies: 1,
-                                    fact: c.fact,
+                                    fact,
                                 };
                             }
                             Verdict::Loses => conflicts += 1,

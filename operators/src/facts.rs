@@ -1,9 +1,12 @@
 //! Facts: the compact, interned form of each valid event that the views need.
 //!
-//! A fact keeps only what some view reads (message `content` is dropped) and
-//! replaces identifiers by [`Id`]s. Strings whose order matters inside a view
+//! A fact keeps only what some view reads and replaces identifiers by
+//! [`Id`]s. A message's `content` travels with its candidate to dedup, which
+//! stores the text of the messages it keeps in the [`crate::content`] store;
+//! the fact keeps a [`ContentRef`]. Strings whose order matters inside a view
 //! (memory `node_id`, `event_id`s, debate providers) stay strings.
 
+use crate::content::ContentRef;
 use crate::intern::{Id, Interner, InternerFull};
 use helixflow_types::event::*;
 use helixflow_types::timestamp::{hour_floor, Millis};
@@ -43,8 +46,26 @@ pub struct MessageFact {
     pub tokens: u32,
     pub ts: Millis,
     pub provider: Option<Id>,
-    /// Distinct entity ids mentioned (sorted by id).
-    pub entities: Vec<Id>,
+    /// The entities mentioned, one per distinct id (sorted by id).
+    pub entities: Vec<Mention>,
+    /// The message's text, once dedup has stored it.
+    pub content: ContentRef,
+}
+
+/// One entity a message mentions: its id, and the greatest (`name`, `kind`)
+/// (UTF-8 byte order) among the message's entries with that id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Mention {
+    pub id: Id,
+    pub name: Id,
+    pub kind: Id,
+}
+
+impl MessageFact {
+    /// The distinct entity ids mentioned, ascending by [`Id`].
+    pub fn entity_ids(&self) -> impl Iterator<Item = Id> + '_ {
+        self.entities.iter().map(|m| m.id)
+    }
 }
 
 /// A memory operation. Field order gives the contract's op order:
@@ -140,13 +161,25 @@ impl Fact {
         let opt = |s: &Option<String>| s.as_deref().map(|s| ids.intern(s)).transpose();
         Ok(match event {
             Event::Message(m) => {
-                let mut entities = m
+                let mut named: Vec<(&str, &str, &str)> = m
                     .entities
                     .iter()
-                    .map(|e| ids.intern(&e.id))
-                    .collect::<Result<Vec<_>, _>>()?;
-                entities.sort_unstable();
-                entities.dedup();
+                    .map(|e| (e.id.as_str(), e.name.as_str(), e.kind.as_str()))
+                    .collect();
+                // Per id, the greatest (name, kind) comes last.
+                named.sort_unstable();
+                let mut entities = Vec::with_capacity(named.len());
+                for (i, (id, name, kind)) in named.iter().enumerate() {
+                    if named.get(i + 1).is_some_and(|next| next.0 == *id) {
+                        continue;
+                    }
+                    entities.push(Mention {
+                        id: ids.intern(id)?,
+                        name: ids.intern(name)?,
+                        kind: ids.intern(kind)?,
+                    });
+                }
+                entities.sort_unstable_by_key(|e| e.id);
                 Fact::Message(MessageFact {
                     conv: ids.intern(&m.conversation_id)?,
                     seq: m.seq,
@@ -157,6 +190,7 @@ impl Fact {
                     ts: m.ts,
                     provider: opt(&m.provider)?,
                     entities,
+                    content: ContentRef::default(),
                 })
             }
             Event::Memory(e) => Fact::Memory(MemoryFact {
@@ -217,6 +251,23 @@ impl Fact {
     }
 }
 
+/// A fact that may hold a message text (only [`MessageFact`] does).
+pub trait HoldsText {
+    /// Records where the fact's text was stored.
+    fn stored_at(&mut self, _at: ContentRef) {}
+}
+
+impl HoldsText for MessageFact {
+    fn stored_at(&mut self, at: ContentRef) {
+        self.content = at;
+    }
+}
+impl HoldsText for MemoryFact {}
+impl HoldsText for EntityFact {}
+impl HoldsText for RelationshipFact {}
+impl HoldsText for CallFact {}
+impl HoldsText for DebateFact {}
+
 /// A fact on its way to deduplication, with what the dedup rule needs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Candidate<F> {
@@ -226,6 +277,9 @@ pub struct Candidate<F> {
     pub ts: Millis,
     /// Fingerprint of the whole payload (the second tie-breaker).
     pub fingerprint: u64,
+    /// A message's text, on its way to the content store (`None` for
+    /// other kinds, and once stored).
+    pub text: Option<String>,
     /// The fact itself.
     pub fact: F,
 }
@@ -237,6 +291,10 @@ impl Candidate<Fact> {
             key: event.key_digest(),
             ts: event.ts(),
             fingerprint: event.payload_fingerprint(),
+            text: match event {
+                Event::Message(m) => Some(m.content.clone()),
+                _ => None,
+            },
             fact: Fact::from_event(event, ids)?,
         })
     }
@@ -247,6 +305,7 @@ impl Candidate<Fact> {
             key: self.key,
             ts: self.ts,
             fingerprint: self.fingerprint,
+            text: self.text,
             fact: pick(self.fact)?,
         })
     }

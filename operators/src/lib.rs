@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`intern`] | string ids → dense `u32` [`intern::Id`]s, shared by all workers |
 //! | [`facts`] | the compact, interned form of each event kind |
+//! | [`content`] | the text of every distinct message, stored once |
 //! | [`dedup`] | idempotency-key deduplication with an order-independent conflict rule |
 //! | [`conversation_snapshots`] | one row per conversation |
 //! | [`memberships`] | distinct (conversation, entity) pairs, arranged by conversation |
@@ -12,6 +13,7 @@
 //! | [`memory_state`] | CRDT-resolved memories |
 //! | [`debate_stats`] | per-debate statistics |
 //! | [`latest`] | latest event per key: the `entities` and `relationships` views |
+//! | [`entity_directory`] | one row per known entity id: names and counts |
 //! | [`reduce_view`] | the reduce-and-arrange shape every keyed view shares |
 //! | [`in_time_order`] | the operator shape for logic that takes complete times in order |
 //! | [`views`] | wiring all of the above; reading traces at a consistent time |
@@ -20,10 +22,12 @@
 //! | [`render`] | rows → sorted, paged JSON lines |
 
 pub mod changes;
+pub mod content;
 pub mod conversation_snapshots;
 pub mod debate_stats;
 pub mod dedup;
 pub mod entity_cooccurrence;
+pub mod entity_directory;
 pub mod facts;
 pub mod in_time_order;
 pub mod intern;

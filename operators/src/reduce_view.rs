@@ -52,6 +52,26 @@ where
     R: ExchangeData,
     L: FnMut(&K, &[(&V, Diff)], &mut Vec<(R, Diff)>) + 'static,
 {
+    reduce_view_core(input, name, move |key, values, rows| {
+        let values: Vec<(&V, Diff)> = values.iter().map(|(v, d)| (v, *d)).collect();
+        logic(key, &values, rows);
+    })
+}
+
+/// [`reduce_view`] whose logic reads the key's multiset itself (a sorted
+/// map, never empty): logic that needs only its ends or a few entries costs
+/// O(log n) per touched key instead of O(n).
+pub fn reduce_view_core<'s, K, V, R, L>(
+    input: VecCollection<'s, Time, (K, V), Diff>,
+    name: &str,
+    mut logic: L,
+) -> Arranged<'s, ViewTrace<K, R>>
+where
+    K: ExchangeData + Hashable + Hash,
+    V: ExchangeData,
+    R: ExchangeData,
+    L: FnMut(&K, &BTreeMap<V, Diff>, &mut Vec<(R, Diff)>) + 'static,
+{
     let by_key = Exchange::new(|((k, _), _, _): &((K, V), Time, Diff)| k.hashed().into());
     let mut groups: HashMap<K, Group<V, R>> = HashMap::new();
     let mut rows: Vec<(R, Diff)> = Vec::new();
@@ -75,9 +95,7 @@ where
                 }
                 rows.clear();
                 if !group.values.is_empty() {
-                    let values: Vec<(&V, Diff)> =
-                        group.values.iter().map(|(v, d)| (v, *d)).collect();
-                    logic(&key, &values, &mut rows);
+                    logic(&key, &group.values, &mut rows);
                     consolidate(&mut rows);
                 }
                 if rows != group.rows {

@@ -3,6 +3,7 @@
 //! optionally paged (`after` a key, at most `limit` rows) or cut to one key.
 
 use crate::debate_stats::DebateRow;
+use crate::entity_directory::DirectoryRow;
 use crate::intern::{Id, Interner};
 use crate::memory_state::MemoryRow;
 use crate::rows::ViewPart;
@@ -317,6 +318,12 @@ pub fn render(
                 l.finish()
             },
         ),
+        ViewPart::Directory(rows) => write_keyed(
+            rows.iter().map(|(k, row)| (vec![r(*k)], row)).collect(),
+            sel,
+            out,
+            |key, row| directory_line(key[0], row),
+        ),
         ViewPart::Relationships(rows) => write_keyed(
             rows.iter()
                 .map(|((s, t, ty), row)| (vec![r(*s), r(*t), r(*ty)], row))
@@ -337,6 +344,25 @@ pub fn render(
             },
         ),
     }
+}
+
+/// One `entity_directory` row as the contract writes it (`null` for an
+/// absent name or kind).
+pub fn directory_line(id: &str, row: &DirectoryRow) -> String {
+    let mut l = Line::new();
+    l.str("id", id);
+    match &row.name {
+        Some(n) => l.str("name", n),
+        None => l.raw("name", "null"),
+    };
+    match &row.kind {
+        Some(k) => l.str("kind", k),
+        None => l.raw("kind", "null"),
+    };
+    l.u64("conversations", row.conversations)
+        .u64("mentions", row.mentions)
+        .u64("relationships", row.relationships);
+    l.finish()
 }
 
 /// Co-occurrence pairs can number tens of millions: rather than building a

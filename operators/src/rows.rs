@@ -2,6 +2,7 @@
 
 use crate::conversation_snapshots::ConversationRow;
 use crate::debate_stats::DebateRow;
+use crate::entity_directory::DirectoryRow;
 use crate::facts::{EntityFact, RelationshipFact};
 use crate::intern::Id;
 use crate::latest::RelationshipKey;
@@ -19,11 +20,12 @@ pub enum ViewName {
     DebateStats = 4,
     Entities = 5,
     Relationships = 6,
+    EntityDirectory = 7,
 }
 
 impl ViewName {
     /// Every view, in contract order.
-    pub const ALL: [ViewName; 7] = [
+    pub const ALL: [ViewName; 8] = [
         ViewName::ConversationSnapshots,
         ViewName::EntityCooccurrence,
         ViewName::ProviderStats,
@@ -31,6 +33,7 @@ impl ViewName {
         ViewName::DebateStats,
         ViewName::Entities,
         ViewName::Relationships,
+        ViewName::EntityDirectory,
     ];
 
     /// The view's name as the contract writes it.
@@ -53,6 +56,7 @@ impl ViewName {
             ViewName::DebateStats => &["debate_id"],
             ViewName::Entities => &["entity_id"],
             ViewName::Relationships => &["source_id", "target_id", "rel_type"],
+            ViewName::EntityDirectory => &["id"],
         }
     }
 }
@@ -74,6 +78,7 @@ pub enum ViewPart {
     Debates(Vec<(Id, DebateRow)>),
     Entities(Vec<(Id, EntityFact)>),
     Relationships(Vec<(RelationshipKey, RelationshipFact)>),
+    Directory(Vec<(Id, DirectoryRow)>),
 }
 
 impl ViewPart {
@@ -87,6 +92,7 @@ impl ViewPart {
             (ViewPart::Debates(a), ViewPart::Debates(b)) => a.extend(b),
             (ViewPart::Entities(a), ViewPart::Entities(b)) => a.extend(b),
             (ViewPart::Relationships(a), ViewPart::Relationships(b)) => a.extend(b),
+            (ViewPart::Directory(a), ViewPart::Directory(b)) => a.extend(b),
             // Parts of different views are never merged; nothing to do.
             _ => {}
         }
@@ -102,6 +108,7 @@ impl ViewPart {
             ViewPart::Debates(v) => v.len(),
             ViewPart::Entities(v) => v.len(),
             ViewPart::Relationships(v) => v.len(),
+            ViewPart::Directory(v) => v.len(),
         }
     }
 
@@ -121,6 +128,7 @@ pub enum ViewItem {
     Debate(Id, DebateRow),
     Entity(Id, EntityFact),
     Relationship(RelationshipKey, RelationshipFact),
+    Directory(Id, DirectoryRow),
 }
 
 /// The key of a view row (unique within its view).
@@ -139,7 +147,8 @@ impl ViewItem {
             ViewItem::Conversation(k, _)
             | ViewItem::Memory(k, _)
             | ViewItem::Debate(k, _)
-            | ViewItem::Entity(k, _) => ItemKey::One(*k),
+            | ViewItem::Entity(k, _)
+            | ViewItem::Directory(k, _) => ItemKey::One(*k),
             ViewItem::Pair((a, b), _) => ItemKey::Two(*a, *b),
             ViewItem::Provider((p, m, h), _) => ItemKey::Provider(*p, *m, *h),
             ViewItem::Relationship((s, t, r), _) => ItemKey::Three(*s, *t, *r),
@@ -161,6 +170,7 @@ impl ViewPart {
             ViewPart::Debates(v) => map(v, |(k, r)| ViewItem::Debate(k, r)),
             ViewPart::Entities(v) => map(v, |(k, r)| ViewItem::Entity(k, r)),
             ViewPart::Relationships(v) => map(v, |(k, r)| ViewItem::Relationship(k, r)),
+            ViewPart::Directory(v) => map(v, |(k, r)| ViewItem::Directory(k, r)),
         }
     }
 }

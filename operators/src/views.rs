@@ -7,13 +7,16 @@
 //! copy of the data) through [`ViewTraces::read`].
 
 use crate::changes::{export_keyed, export_pairs, Publish, PublishRaw};
+use crate::content::ContentStore;
 use crate::conversation_snapshots::{
     conversation_items, conversation_snapshots, ConversationTrace,
 };
 use crate::debate_stats::{debate_stats, DebateTrace};
 use crate::dedup::{dedup_named, DedupStats};
 use crate::entity_cooccurrence::{entity_cooccurrence, CooccurrenceTrace};
-use crate::facts::{Candidate, Fact};
+use crate::entity_directory::{entity_directory, DirectoryTrace};
+use crate::facts::{Candidate, Fact, HoldsText, MessageFact};
+use crate::intern::{Id, Interner};
 use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
 use crate::memberships::memberships;
 use crate::memory_state::{memory_state, MemoryTrace};
@@ -35,30 +38,47 @@ use timely::progress::Antichain;
 /// Dedup counters, one per event kind (contract order).
 pub type KindStats = [Arc<DedupStats>; 6];
 
-/// The views a dataflow computes.
+/// The views a dataflow computes, and whether it keeps the context state
+/// (message texts, messages arranged by conversation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ViewSet(pub [bool; 7]);
+pub struct ViewSet {
+    views: [bool; 8],
+    /// Keep the context state.
+    pub context: bool,
+}
 
 impl ViewSet {
-    /// Every view.
+    /// Every view, and the context state.
     pub fn all() -> Self {
-        ViewSet([true; 7])
+        ViewSet {
+            views: [true; 8],
+            context: true,
+        }
     }
 
-    /// The views named (unknown names are ignored; topologies validate them).
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut set = [false; 7];
+    /// The views named (unknown names are ignored; topologies validate
+    /// them), with the context state if `context`.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>, context: bool) -> Self {
+        let mut views = [false; 8];
         for n in names {
             if let Some(v) = ViewName::parse(n) {
-                set[v as usize] = true;
+                views[v as usize] = true;
             }
         }
-        ViewSet(set)
+        ViewSet { views, context }
+    }
+
+    /// This set without the context state.
+    pub fn without_context(self) -> Self {
+        ViewSet {
+            context: false,
+            ..self
+        }
     }
 
     /// Whether `view` is computed.
     pub fn contains(&self, view: ViewName) -> bool {
-        self.0[view as usize]
+        self.views[view as usize]
     }
 }
 
@@ -72,29 +92,46 @@ pub struct ViewTraces {
     pub debate_stats: Option<DebateTrace>,
     pub entities: Option<EntityTrace>,
     pub relationships: Option<RelationshipTrace>,
+    pub entity_directory: Option<DirectoryTrace>,
+    /// The distinct messages by conversation, each ascending by `seq`
+    /// (context queries; present when the context state is kept).
+    pub conversation_messages: Option<MessageTrace>,
 }
 
-fn narrow<'s, F: ExchangeData>(
+/// Distinct messages arranged by conversation.
+pub type MessageTrace = crate::reduce_view::ViewTrace<Id, MessageFact>;
+
+fn narrow<'s, F: ExchangeData + HoldsText>(
     stream: StreamVec<'s, Time, Candidate<Fact>>,
     name: &str,
     stats: &Arc<DedupStats>,
+    texts: Option<&ContentStore>,
     pick: fn(Fact) -> Option<F>,
 ) -> VecCollection<'s, Time, F, Diff> {
     dedup_named(
         stream.flat_map(move |c| c.narrow(pick)),
         name,
         Arc::clone(stats),
+        texts.cloned(),
     )
 }
 
 /// Deduplicates one kind's partition, narrowed to that kind's fact type.
 macro_rules! dedup_kind {
-    ($stream:expr, $name:literal, $stats:expr, $variant:path) => {
-        narrow($stream, $name, $stats, |f| match f {
+    ($stream:expr, $name:literal, $stats:expr, $texts:expr, $variant:path) => {
+        narrow($stream, $name, $stats, $texts, |f| match f {
             $variant(x) => Some(x),
             _ => None,
         })
     };
+}
+
+/// What the views of one worker share: the identifier table, the content
+/// store, the dedup counters.
+pub struct ViewContext<'a> {
+    pub ids: &'a Interner,
+    pub texts: &'a ContentStore,
+    pub stats: &'a KindStats,
 }
 
 /// Builds every enabled view from the candidates; each view's arrangement is
@@ -102,7 +139,7 @@ macro_rules! dedup_kind {
 pub fn build_views<'s>(
     candidates: StreamVec<'s, Time, Candidate<Fact>>,
     enabled: ViewSet,
-    stats: &KindStats,
+    context: &ViewContext<'_>,
     probe: &ProbeHandle<Time>,
     exports: &ViewExports,
 ) -> ViewTraces {
@@ -110,16 +147,25 @@ pub fn build_views<'s>(
         .partition(6, |c| (c.fact.kind_index(), c))
         .into_iter();
     let mut next = || parts.next().expect("partition returns 6 streams");
-    let messages = dedup_kind!(next(), "dedup_messages", &stats[0], Fact::Message);
-    let memory = dedup_kind!(next(), "dedup_memory", &stats[1], Fact::Memory);
-    let entity_updates = dedup_kind!(next(), "dedup_entities", &stats[2], Fact::Entity);
-    let relationship_updates =
-        dedup_kind!(next(), "dedup_relationships", &stats[3], Fact::Relationship);
-    let calls = dedup_kind!(next(), "dedup_provider_calls", &stats[4], Fact::Call);
-    let rounds = dedup_kind!(next(), "dedup_debate_rounds", &stats[5], Fact::Debate);
+    let (stats, texts) = (context.stats, context.texts);
+    // Message texts are stored only when the context state is kept.
+    let texts = enabled.context.then_some(texts);
+    let messages = dedup_kind!(next(), "dedup_messages", &stats[0], texts, Fact::Message);
+    let memory = dedup_kind!(next(), "dedup_memory", &stats[1], None, Fact::Memory);
+    let entity_updates = dedup_kind!(next(), "dedup_entities", &stats[2], None, Fact::Entity);
+    let relationship_updates = dedup_kind!(
+        next(),
+        "dedup_relationships",
+        &stats[3],
+        None,
+        Fact::Relationship
+    );
+    let calls = dedup_kind!(next(), "dedup_provider_calls", &stats[4], None, Fact::Call);
+    let rounds = dedup_kind!(next(), "dedup_debate_rounds", &stats[5], None, Fact::Debate);
 
-    let items = conversation_items(messages);
+    let items = conversation_items(messages.clone());
     let on = |v: ViewName| enabled.contains(v);
+    let directory = on(ViewName::EntityDirectory);
     macro_rules! keyed {
         ($view:expr, $arranged:expr, $wrap:path) => {{
             let arranged = $arranged;
@@ -129,21 +175,37 @@ pub fn build_views<'s>(
             probed(arranged, probe)
         }};
     }
+    // Views other views read are built when either is on.
+    let members =
+        (on(ViewName::EntityCooccurrence) || directory).then(|| memberships(items.clone()));
+    let entity_rows = (on(ViewName::Entities) || directory).then(|| entities(entity_updates));
+    let relationship_rows =
+        (on(ViewName::Relationships) || directory).then(|| relationships(relationship_updates));
+    let entity_directory = match (&members, &entity_rows, &relationship_rows) {
+        (Some(m), Some(e), Some(r)) if directory => Some(keyed!(
+            ViewName::EntityDirectory,
+            entity_directory(messages.clone(), m, e, r, context.ids.clone()),
+            ViewPart::Directory
+        )),
+        _ => None,
+    };
     ViewTraces {
         conversation_snapshots: on(ViewName::ConversationSnapshots).then(|| {
             keyed!(
                 ViewName::ConversationSnapshots,
-                conversation_snapshots(items.clone()),
+                conversation_snapshots(items),
                 ViewPart::Conversations
             )
         }),
-        entity_cooccurrence: on(ViewName::EntityCooccurrence).then(|| {
-            let arranged = entity_cooccurrence(memberships(items));
-            if let Some(publish) = exports.to(ViewName::EntityCooccurrence) {
-                export_pairs(&arranged, exports.worker, publish);
-            }
-            probed(arranged, probe)
-        }),
+        entity_cooccurrence: members
+            .filter(|_| on(ViewName::EntityCooccurrence))
+            .map(|m| {
+                let arranged = entity_cooccurrence(m);
+                if let Some(publish) = exports.to(ViewName::EntityCooccurrence) {
+                    export_pairs(&arranged, exports.worker, publish);
+                }
+                probed(arranged, probe)
+            }),
         provider_stats: on(ViewName::ProviderStats).then(|| {
             keyed!(
                 ViewName::ProviderStats,
@@ -165,18 +227,19 @@ pub fn build_views<'s>(
                 ViewPart::Debates
             )
         }),
-        entities: on(ViewName::Entities).then(|| {
-            keyed!(
-                ViewName::Entities,
-                entities(entity_updates),
-                ViewPart::Entities
-            )
-        }),
-        relationships: on(ViewName::Relationships).then(|| {
-            keyed!(
-                ViewName::Relationships,
-                relationships(relationship_updates),
-                ViewPart::Relationships
+        entities: entity_rows
+            .filter(|_| on(ViewName::Entities))
+            .map(|e| keyed!(ViewName::Entities, e, ViewPart::Entities)),
+        relationships: relationship_rows
+            .filter(|_| on(ViewName::Relationships))
+            .map(|r| keyed!(ViewName::Relationships, r, ViewPart::Relationships)),
+        entity_directory,
+        conversation_messages: enabled.context.then(|| {
+            probed(
+                messages
+                    .map(|m| (m.conv, m))
+                    .arrange_by_key_named("conversation_messages"),
+                probe,
             )
         }),
     }
@@ -188,7 +251,7 @@ pub struct ViewExports {
     /// The worker building the dataflow.
     pub worker: usize,
     /// Per view (contract order): where its changes go, if any sink wants them.
-    pub publish: [Option<Publish>; 7],
+    pub publish: [Option<Publish>; 8],
     /// Where raw `message` and `provider_call` events go, if a sink wants them.
     pub raw: Option<PublishRaw>,
 }
@@ -300,6 +363,12 @@ macro_rules! each_trace {
         if let Some($t) = $self.relationships.as_mut() {
             $body;
         }
+        if let Some($t) = $self.entity_directory.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.conversation_messages.as_mut() {
+            $body;
+        }
     }};
 }
 
@@ -326,6 +395,9 @@ impl ViewTraces {
             ViewName::Entities => ViewPart::Entities(read_vals(self.entities.as_mut()?, as_of)),
             ViewName::Relationships => {
                 ViewPart::Relationships(read_vals(self.relationships.as_mut()?, as_of))
+            }
+            ViewName::EntityDirectory => {
+                ViewPart::Directory(read_vals(self.entity_directory.as_mut()?, as_of))
             }
         })
     }

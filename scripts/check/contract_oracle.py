@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Independent batch computation of the event contract (events.md v1).
+"""Independent batch computation of the event contract (events.md v1) and
+the query contract's views (api.md v2).
 
 Reads JSONL event files, applies the contract's validation and dedup rules
 with Python's own JSON parser, computes every view, and compares it with the
@@ -290,7 +291,41 @@ def views(events):
             row["conversation_id"] = e["conversation_id"]
         rv[k] = row
     out["relationships"] = rv
+    out["entity_directory"] = directory(convs, ents, rels)
     return out
+
+
+def directory(convs, ents, rels):
+    """api.md's entity_directory: names from the entities view, else the latest mention."""
+    latest, conversations, mentions = {}, defaultdict(set), defaultdict(int)
+    for cid, ms in convs.items():
+        for m in ms:
+            best = {}
+            for i, n, k in m["entities"]:
+                if i not in best or (b(n), b(k)) > (b(best[i][0]), b(best[i][1])):
+                    best[i] = (n, k)
+            for i, nk in best.items():
+                rank = (m["ts"], b(cid), m["seq"])
+                if i not in latest or rank > latest[i][0]:
+                    latest[i] = (rank, nk)
+                conversations[i].add(cid)
+                mentions[i] += 1
+    related = defaultdict(int)
+    for (src, dst, _) in rels:
+        related[src] += 1
+        if dst != src:
+            related[dst] += 1
+    rows = {}
+    for i in set(ents) | set(latest) | set(related):
+        if i in ents:
+            name, kind = ents[i]["name"], ents[i]["kind"]
+        elif i in latest:
+            name, kind = latest[i][1]
+        else:
+            name, kind = None, None
+        rows[(i,)] = {"id": i, "name": name, "kind": kind, "conversations": len(conversations[i]),
+                      "mentions": mentions[i], "relationships": related[i]}
+    return rows
 
 
 KEYS = {
@@ -298,6 +333,7 @@ KEYS = {
     "provider_stats": ["provider", "model", "hour"], "memory_state": ["memory_id"],
     "debate_stats": ["debate_id"], "entities": ["entity_id"],
     "relationships": ["source_id", "target_id", "rel_type"],
+    "entity_directory": ["id"],
 }
 
 
@@ -348,7 +384,7 @@ def main():
             got[tuple(row[k] for k in keys)] = row
         want = expected[view]
         skipped = skip.get(view, set())
-        if conflicted and view in ("entity_cooccurrence", "provider_stats"):
+        if conflicted and view in ("entity_cooccurrence", "provider_stats", "entity_directory"):
             # A conflicted message or call may move a pair or a group; compare counts only.
             print(f"{view}: {len(got)} rows (exact comparison skipped: {len(conflicted)} conflicted keys)")
             continue

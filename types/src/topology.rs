@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Names of the contract's views, in contract order.
-pub const VIEW_NAMES: [&str; 7] = [
+/// The first seven are events.md's; `entity_directory` is the query
+/// contract's (api.md, version 2).
+pub const VIEW_NAMES: [&str; 8] = [
     "conversation_snapshots",
     "entity_cooccurrence",
     "provider_stats",
@@ -29,6 +31,7 @@ pub const VIEW_NAMES: [&str; 7] = [
     "debate_stats",
     "entities",
     "relationships",
+    "entity_directory",
 ];
 
 /// A loaded, validated topology.
@@ -174,6 +177,16 @@ pub struct ViewsConfig {
     /// View names, or `["all"]` (the default).
     #[serde(default = "all_views")]
     pub enabled: Vec<String>,
+    /// Keep every distinct message's text and the messages arranged by
+    /// conversation, for context replay (default true; off saves the
+    /// memory the texts take, and `/v1/context/*` answers 404
+    /// `context_not_enabled`).
+    #[serde(default = "default_true")]
+    pub context: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn all_views() -> Vec<String> {
@@ -184,6 +197,7 @@ impl Default for ViewsConfig {
     fn default() -> Self {
         ViewsConfig {
             enabled: all_views(),
+            context: true,
         }
     }
 }
@@ -663,7 +677,8 @@ mod tests {
     #[test]
     fn minimal_file_gets_defaults() {
         let t = parse(MIN).unwrap();
-        assert_eq!(t.views.names().len(), 7);
+        assert_eq!(t.views.names().len(), VIEW_NAMES.len());
+        assert!(t.views.context);
         assert_eq!(t.api.bind, "127.0.0.1:8080");
         assert!(matches!(&t.sources[0], SourceConfig::Generator(g) if g.rate == 2000));
     }

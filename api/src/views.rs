@@ -1,0 +1,203 @@
+//! The view routes: `GET /v1/views`, `GET /v1/views/{name}` (`limit`,
+//! `after`), `GET /v1/views/{name}/{key...}` and `GET /v1/conversations/{id}`.
+//! Rows come from one consistent snapshot; the answer's headers say which.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{raw_segments, segment, Params};
+use crate::reader::{ApiSnapshot, ReadError};
+use crate::{blocking, Reader};
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use helixflow_operators::render::{render, Selection};
+use helixflow_operators::rows::ViewName;
+
+/// Largest page a client may ask for.
+pub const MAX_LIMIT: u64 = 1_000_000;
+
+/// The view routes.
+pub fn routes() -> Router<Reader> {
+    Router::new()
+        .route("/v1/views", get(index))
+        .route("/v1/views/", get(index))
+        .route("/v1/views/{name}", get(list))
+        .route("/v1/views/{name}/{*key}", get(one))
+        .route("/v1/conversations/{id}", get(conversation))
+}
+
+async fn index() -> Json<serde_json::Value> {
+    Json(serde_json::json!(ViewName::ALL
+        .iter()
+        .map(|v| serde_json::json!({"name": v.as_str(), "key": v.key_fields()}))
+        .collect::<Vec<_>>()))
+}
+
+async fn list(State(reader): State<Reader>, uri: Uri) -> ApiResult<Response> {
+    let view = view_named(raw_segments(uri.path(), 2)[0])?;
+    let params = Params::parse(uri.query(), &["limit", "after"])?;
+    let sel = Selection {
+        limit: params
+            .get("limit")
+            .map(|_| params.int("limit", 1, MAX_LIMIT, MAX_LIMIT))
+            .transpose()?
+            .map(|n| n as usize),
+        after: params
+            .get("after")
+            .map(|a| parse_after(view, a))
+            .transpose()?,
+        key: None,
+    };
+    blocking(move || {
+        let snap = reader.read(view).map_err(snapshot_error)?;
+        let (as_of, positions) = (snap.as_of, snap.positions.to_string());
+        let mut body = Vec::new();
+        let rendered = render(snap.part, reader.ids(), &sel, &mut body)
+            .map_err(|e| ApiError::new(500, "internal", format!("rendering {view}: {e}")))?;
+        let mut response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+        let headers = response.headers_mut();
+        put(headers, "helixflow-as-of", &as_of.to_string());
+        put(headers, "helixflow-positions", &positions);
+        put(headers, "helixflow-rows", &rendered.rows.to_string());
+        if let Some(last) = rendered.last_key.filter(|_| rendered.more) {
+            let after = if last.len() == 1 {
+                last[0].clone()
+            } else {
+                serde_json::json!(last).to_string()
+            };
+            put(headers, "helixflow-next-after", &after);
+        }
+        Ok(response)
+    })
+    .await
+}
+
+async fn one(State(reader): State<Reader>, uri: Uri) -> ApiResult<Response> {
+    let segments = raw_segments(uri.path(), 2);
+    let view = view_named(segments[0])?;
+    one_row(reader, view, &segments[1..], uri.query()).await
+}
+
+async fn conversation(State(reader): State<Reader>, uri: Uri) -> ApiResult<Response> {
+    let segments = raw_segments(uri.path(), 2);
+    one_row(
+        reader,
+        ViewName::ConversationSnapshots,
+        &segments,
+        uri.query(),
+    )
+    .await
+}
+
+async fn one_row(
+    reader: Reader,
+    view: ViewName,
+    key: &[&str],
+    query: Option<&str>,
+) -> ApiResult<Response> {
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        return Err(ApiError::unknown_parameter(format!(
+            "a single row of {view} takes no query parameters (got {q:?})"
+        )));
+    }
+    let fields = view.key_fields();
+    if key.len() != fields.len() {
+        return Err(ApiError::bad(
+            "key",
+            format!(
+                "{view} is keyed by {} ({} path segment(s)), got {}",
+                fields.join("/"),
+                fields.len(),
+                key.len()
+            ),
+        ));
+    }
+    let key: Vec<String> = key
+        .iter()
+        .map(|s| segment(s, "key"))
+        .collect::<Result<_, _>>()?;
+    if view == ViewName::EntityCooccurrence && key[0].as_bytes() >= key[1].as_bytes() {
+        return Err(ApiError::bad(
+            "key",
+            "entity_cooccurrence keys have a < b (UTF-8 byte order)",
+        ));
+    }
+    blocking(move || {
+        let snap: ApiSnapshot = reader.read(view).map_err(snapshot_error)?;
+        let mut body = Vec::new();
+        let sel = Selection {
+            key: Some(key.clone()),
+            ..Selection::default()
+        };
+        let rendered = render(snap.part, reader.ids(), &sel, &mut body)
+            .map_err(|e| ApiError::new(500, "internal", format!("rendering {view}: {e}")))?;
+        if rendered.rows == 0 {
+            return Err(ApiError::not_found(format!(
+                "{view} has no row with key {key:?}"
+            )));
+        }
+        while body.last() == Some(&b'\n') {
+            body.pop();
+        }
+        let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let headers = response.headers_mut();
+        put(headers, "helixflow-as-of", &snap.as_of.to_string());
+        put(headers, "helixflow-positions", &snap.positions.to_string());
+        Ok(response)
+    })
+    .await
+}
+
+fn put(headers: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
+    // Values are JSON text and decimal numbers, which are valid header
+    // values; one that is not (a control character in an id) is left out
+    // rather than failing the whole answer.
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+fn view_named(raw: &str) -> ApiResult<ViewName> {
+    let name = segment(raw, "key")?;
+    ViewName::parse(&name).ok_or_else(|| {
+        let all: Vec<&str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
+        ApiError::new(
+            404,
+            "unknown_view",
+            format!("no view named {name:?}; views: {}", all.join(", ")),
+        )
+    })
+}
+
+/// The error for a snapshot that could not be had.
+pub fn snapshot_error(e: ReadError) -> ApiError {
+    match e {
+        ReadError::NotEnabled(_) => ApiError::new(404, "view_not_enabled", e.to_string()),
+        ReadError::Unavailable(_) => ApiError::new(503, "unavailable", e.to_string()),
+    }
+}
+
+/// `after` is the key itself for one-field keys, and a JSON array of strings
+/// for composite keys (e.g. `["openai","gpt-4o","2026-01-30T12:00:00Z"]`).
+fn parse_after(view: ViewName, v: &str) -> ApiResult<Vec<String>> {
+    let fields = view.key_fields();
+    if fields.len() == 1 {
+        return Ok(vec![v.to_owned()]);
+    }
+    let bad = || {
+        ApiError::bad(
+            "after",
+            format!(
+                "after={v:?}: {view} has a composite key ({}); pass a JSON array of {} strings",
+                fields.join(", "),
+                fields.len()
+            ),
+        )
+    };
+    let parts: Vec<String> = serde_json::from_str(v).map_err(|_| bad())?;
+    if parts.len() != fields.len() {
+        return Err(bad());
+    }
+    Ok(parts)
+}
