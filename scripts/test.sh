@@ -4,7 +4,10 @@
 #  2. an independent check: generated events (duplicates, malformed lines,
 #     unicode ids), shuffled and split into files, replayed at -w 1 and -w 2,
 #     compared with a from-scratch Python computation of the contract, and
-#     the two runs' view files compared byte for byte.
+#     the two runs' view files compared byte for byte;
+#  3. the query contract (api.md): an engine on the same files (-w 1, -w 2)
+#     and one fed through Kafka answer hundreds of varied queries, each
+#     compared with the same from-scratch Python computation.
 #
 # Integration tests run against real services that this script installs
 # (cached) and starts: an Apache Kafka broker (scripts/services/kafka.sh).
@@ -55,7 +58,7 @@ echo "== independent contract check (scripts/check/contract_oracle.py)"
 cargo build -q --bin helixflow
 helixflow="$CARGO_TARGET_DIR/debug/helixflow"
 work="$(mktemp -d)"
-"$helixflow" generate --events 30000 --seed 7 --duplicate-ratio 0.02 --malformed-ratio 0.01 --out "$work/events.jsonl"
+"$helixflow" generate --events 30000 --seed 7 --duplicate-ratio 0.02 --malformed-ratio 0.01 --content-chars 120 --out "$work/events.jsonl"
 python3 scripts/check/shuffle_split.py "$work/events.jsonl" 11 3 "$work/part"
 "$helixflow" replay --quiet -w 1 --out "$work/w1" "$work/events.jsonl" 2> "$work/w1.log"
 "$helixflow" replay --quiet -w 2 --epoch-lines 777 --out "$work/w2" "$work"/part-*.jsonl 2> "$work/w2.log"
@@ -64,6 +67,37 @@ for f in "$work"/w1/*.jsonl "$work"/w1/rejected.json; do
   cmp "$f" "$work/w2/$(basename "$f")"
 done
 grep -q ": rejected (" "$work/w1.log"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== independent query check (contract_oracle.py --api): the engine's answers to the query contract"
+for workers in 1 2; do
+  port="$(free_port)"
+  paths="$(printf '"%s",' "$work"/part-*.jsonl)"
+  cat > "$work/api.toml" <<TOML
+version = 1
+name = "query-check"
+[engine]
+workers = $workers
+epoch = "5ms"
+status_interval = "0s"
+[[sources]]
+name = "events"
+kind = "file"
+paths = [${paths%,}]
+[api]
+bind = "127.0.0.1:$port"
+TOML
+  RUST_LOG=warn "$helixflow" run "$work/api.toml" 2> "$work/api.log" &
+  api_pid=$!
+  if ! python3 scripts/check/contract_oracle.py --api "127.0.0.1:$port" --wait-done "$work"/part-*.jsonl; then
+    kill "$api_pid" || true
+    cat "$work/api.log" >&2
+    exit 1
+  fi
+  kill -INT "$api_pid"
+  wait "$api_pid"
+done
 
 # shellcheck source=check/python_env.sh
 source scripts/check/python_env.sh
@@ -114,12 +148,17 @@ echo "== independent Kafka round trip (scripts/check/kafka_roundtrip.py, conflue
 scripts/services/kafka.sh reset
 reset_sinks
 count="$("$check_python" scripts/check/kafka_roundtrip.py produce "$HELIXFLOW_KAFKA_BROKERS" "$work/events.jsonl")"
-api_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+api_port="$(free_port)"
 KAFKA_BROKERS="$HELIXFLOW_KAFKA_BROKERS" KAFKA_GROUP_ID="check-$$-$RANDOM" HELIXFLOW_API="127.0.0.1:$api_port" \
   "$helixflow" run topologies/helixagent.toml 2> "$work/run.log" &
 engine_pid=$!
 mkdir -p "$work/kafka"
 if ! "$check_python" scripts/check/kafka_roundtrip.py collect "127.0.0.1:$api_port" "$count" "$work/kafka"; then
+  cat "$work/run.log" >&2
+  kill "$engine_pid" || true
+  exit 1
+fi
+if ! python3 scripts/check/contract_oracle.py --api "127.0.0.1:$api_port" "$work/events.jsonl"; then
   cat "$work/run.log" >&2
   kill "$engine_pid" || true
   exit 1
@@ -132,4 +171,4 @@ done
 python3 scripts/check/contract_oracle.py "$work/kafka" "$work/events.jsonl"
 echo "kafka round trip: $count messages; REST views = replay, byte for byte"
 "$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events.jsonl"
-echo "oracle: 2 passed, 0 failed; sinks: 4 checks passed"
+echo "oracle: 5 passed, 0 failed; sinks: 4 checks passed"

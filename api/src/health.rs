@@ -23,7 +23,7 @@ async fn metrics(State(reader): State<Reader>) -> impl IntoResponse {
     blocking(move || {
         Ok((
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            reader.metrics(),
+            reader.metrics() + &crate::metrics::render(),
         ))
     })
     .await

@@ -8,20 +8,26 @@
 //! | [`extract`] | query strings, JSON bodies and path segments, checked |
 //! | [`views`] | `/v1/views...` and `/v1/conversations/{id}` |
 //! | [`health`] | `/v1/health` and `/metrics` |
+//! | [`context`] | `/v1/context/replay` and `/v1/context/stats/{id}` |
+//! | [`query`] | the query logic: selections and rankings, as plain functions |
+//! | [`metrics`] | the platform's histograms (`context_replay_duration_seconds`, ...) |
 //! | [`server`] | the server on a tokio runtime of its own |
 //!
 //! [`router`] assembles the routes; what every route shares (the body
 //! limit, the JSON 404 and 405 answers) is set there once.
 
+pub mod context;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
+pub mod query;
 pub mod reader;
 pub mod server;
 pub mod views;
 
 use crate::error::{ApiError, ApiResult};
-use crate::reader::ViewReader;
+use crate::reader::{ReadSession, ViewReader};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::Router;
@@ -35,6 +41,7 @@ pub fn router(reader: Reader) -> Router {
     Router::new()
         .merge(views::routes())
         .merge(health::routes())
+        .merge(context::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
@@ -54,6 +61,15 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} {}: this route does not take {method}", uri.path()),
     )
+}
+
+/// An answer object with the session's `as_of` and `positions` added.
+pub fn answer(session: &dyn ReadSession, mut members: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = members.as_object_mut() {
+        object.insert("as_of".into(), session.as_of().into());
+        object.insert("positions".into(), session.positions());
+    }
+    members
 }
 
 /// Runs `work` (which reads from the workers and renders: blocking, CPU

@@ -1,7 +1,10 @@
-//! What the API needs from an engine: consistent snapshots of views, the
-//! identifier table to render them, and a health report.
+//! What the API needs from an engine: read sessions that answer questions
+//! at one consistent `as_of`, the identifier table and content store to
+//! render answers, and health and metrics.
 
+use helixflow_operators::content::ContentStore;
 use helixflow_operators::intern::Interner;
+use helixflow_operators::query::{Question, Reply};
 use helixflow_operators::rows::{ViewName, ViewPart};
 
 /// A consistent read of one view.
@@ -14,25 +17,53 @@ pub struct ApiSnapshot {
     pub part: ViewPart,
 }
 
-/// Why a snapshot could not be had.
+/// Why an answer could not be had.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
-    /// The topology does not compute the view.
-    #[error("view `{0}` is not enabled in this topology")]
-    NotEnabled(ViewName),
+    /// The topology does not compute what the question reads.
+    #[error("{0} is not computed by this topology")]
+    NotComputed(String),
     /// The engine could not answer (overloaded or stopping).
     #[error("the engine could not answer: {0}")]
     Unavailable(String),
 }
 
+/// Questions answered at one `as_of`: every answer built from one session
+/// reflects the same input positions.
+pub trait ReadSession {
+    /// Every input epoch `<= as_of` is reflected, none after.
+    fn as_of(&self) -> u64;
+    /// Input positions (per source) that `as_of` corresponds to.
+    fn positions(&self) -> serde_json::Value;
+    /// The workers' merged reply to `question`.
+    fn ask(&self, question: Question) -> Result<Reply, ReadError>;
+}
+
 /// An engine as the API sees it.
 pub trait ViewReader: Send + Sync + 'static {
-    /// A consistent snapshot of `view`.
-    fn read(&self, view: ViewName) -> Result<ApiSnapshot, ReadError>;
+    /// A read session at the latest complete epoch.
+    fn session(&self) -> Box<dyn ReadSession + '_>;
     /// The identifier table.
     fn ids(&self) -> &Interner;
+    /// The texts of the distinct messages.
+    fn texts(&self) -> &ContentStore;
     /// Status, counters, positions and lag, as JSON.
     fn health(&self) -> serde_json::Value;
     /// Counters and gauges in the Prometheus text exposition format.
     fn metrics(&self) -> String;
+
+    /// A consistent snapshot of `view`.
+    fn read(&self, view: ViewName) -> Result<ApiSnapshot, ReadError> {
+        let session = self.session();
+        match session.ask(Question::View(view))? {
+            Reply::View(part) => Ok(ApiSnapshot {
+                as_of: session.as_of(),
+                positions: session.positions(),
+                part,
+            }),
+            _ => Err(ReadError::Unavailable(format!(
+                "the engine answered a read of {view} with something else"
+            ))),
+        }
+    }
 }

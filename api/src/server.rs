@@ -44,6 +44,7 @@ impl ApiServer {
             .local_addr()
             .map_err(|error| ServeError::Bind { addr, error })?;
         let (stop, stopped) = oneshot::channel::<()>();
+        crate::metrics::install();
         let app = router(reader);
         let thread = std::thread::Builder::new()
             .name("helixflow-api-accept".into())

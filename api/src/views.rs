@@ -173,7 +173,7 @@ fn view_named(raw: &str) -> ApiResult<ViewName> {
 /// The error for a snapshot that could not be had.
 pub fn snapshot_error(e: ReadError) -> ApiError {
     match e {
-        ReadError::NotEnabled(_) => ApiError::new(404, "view_not_enabled", e.to_string()),
+        ReadError::NotComputed(_) => ApiError::new(404, "view_not_enabled", e.to_string()),
         ReadError::Unavailable(_) => ApiError::new(503, "unavailable", e.to_string()),
     }
 }

@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.0,
         scale: total,
+        content_chars: 0,
     });
     let mut lines = Vec::with_capacity(total as usize);
     while !generator.done() {

@@ -249,6 +249,7 @@ fn latency_messages(total: u64) -> Vec<(EventKind, Option<String>, Vec<u8>)> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.0,
         scale: total,
+        content_chars: 0,
     });
     let mut line = String::new();
     (0..total)
@@ -422,6 +423,7 @@ fn throughput_run(args: &Args) -> anyhow::Result<serde_json::Value> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.001,
         scale: args.events,
+        content_chars: 0,
     });
     let mut line = String::new();
     while !g.done() {

@@ -83,6 +83,9 @@ enum Command {
         /// Fraction of malformed lines.
         #[arg(long, default_value_t = 0.001)]
         malformed_ratio: f64,
+        /// Characters of message content (0: a short label; ~300 is realistic).
+        #[arg(long, default_value_t = 0)]
+        content_chars: usize,
         /// Output file (`-` for standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
@@ -111,6 +114,9 @@ enum Command {
         /// Fraction of generated lines that are malformed.
         #[arg(long, default_value_t = 0.001)]
         malformed_ratio: f64,
+        /// Characters of generated message content (0: a short label).
+        #[arg(long, default_value_t = 0)]
+        content_chars: usize,
         /// Messages per second (0: as fast as the broker takes them).
         #[arg(long, default_value_t = 0)]
         rate: u64,
@@ -225,6 +231,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             seed,
             duplicate_ratio,
             malformed_ratio,
+            content_chars,
             out,
         } => {
             let settings = GeneratorSettings {
@@ -234,6 +241,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 duplicate_ratio,
                 malformed_ratio,
                 scale: events,
+                content_chars,
             };
             let progress = out.as_os_str() != "-" && std::io::stderr().is_terminal();
             if out.as_os_str() == "-" {
@@ -255,6 +263,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             seed,
             duplicate_ratio,
             malformed_ratio,
+            content_chars,
             rate,
             compression,
             quiet,
@@ -284,6 +293,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                     duplicate_ratio,
                     malformed_ratio,
                     scale: events,
+                    content_chars,
                 }),
             };
             let figures = produce(&settings, input, !quiet && std::io::stderr().is_terminal())?;

@@ -130,6 +130,7 @@ impl Engine {
                         duplicate_ratio: g.duplicate_ratio,
                         malformed_ratio: g.malformed_ratio,
                         scale: g.events.unwrap_or(1_000_000),
+                        content_chars: g.content_chars,
                     });
                     sources.push(std::thread::spawn(move || {
                         generator

@@ -3,11 +3,13 @@
 
 use crate::engine::{Engine, EngineSpec};
 use crate::kafka_health::{self, partition_lags};
-use crate::shared::{Shared, SnapshotError};
+use crate::shared::{ReadHold, Shared, SnapshotError};
 use anyhow::Context;
-use helixflow_api::reader::{ApiSnapshot, ReadError, ViewReader};
+use helixflow_api::reader::{ReadError, ReadSession, ViewReader};
 use helixflow_api::server::ApiServer;
+use helixflow_operators::content::ContentStore;
 use helixflow_operators::intern::Interner;
+use helixflow_operators::query::{Question, Reply};
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::write_view_file;
@@ -48,25 +50,41 @@ impl EngineReader {
     }
 }
 
-impl ViewReader for EngineReader {
-    fn read(&self, view: ViewName) -> Result<ApiSnapshot, ReadError> {
-        if !self.views.contains(view) {
-            return Err(ReadError::NotEnabled(view));
-        }
-        let snap = self
-            .shared
-            .snapshot(view, READ_TIMEOUT)
-            .map_err(|e| match e {
-                SnapshotError::NotComputed(v) => ReadError::NotEnabled(v),
-                SnapshotError::Timeout(_) | SnapshotError::Stopping => {
-                    ReadError::Unavailable(e.to_string())
-                }
-            })?;
-        Ok(ApiSnapshot {
-            as_of: snap.as_of,
-            positions: self.shared.feed.positions_at(snap.as_of),
-            part: snap.part,
+/// A read hold of the engine's, as the API's read session.
+struct EngineSession<'a> {
+    hold: ReadHold<'a>,
+    shared: &'a Shared,
+}
+
+impl ReadSession for EngineSession<'_> {
+    fn as_of(&self) -> u64 {
+        self.hold.as_of
+    }
+
+    fn positions(&self) -> serde_json::Value {
+        self.shared.feed.positions_at(self.hold.as_of)
+    }
+
+    fn ask(&self, question: Question) -> Result<Reply, ReadError> {
+        self.hold.ask(question, READ_TIMEOUT).map_err(|e| match e {
+            SnapshotError::NotComputed(what) => ReadError::NotComputed(what),
+            SnapshotError::Timeout(_) | SnapshotError::Stopping => {
+                ReadError::Unavailable(e.to_string())
+            }
         })
+    }
+}
+
+impl ViewReader for EngineReader {
+    fn session(&self) -> Box<dyn ReadSession + '_> {
+        Box::new(EngineSession {
+            hold: self.shared.hold(),
+            shared: &self.shared,
+        })
+    }
+
+    fn texts(&self) -> &ContentStore {
+        &self.shared.texts
     }
 
     fn ids(&self) -> &Interner {

@@ -16,6 +16,7 @@ use crate::rejects::RejectLog;
 use crossbeam_channel::{Receiver, Sender};
 use helixflow_operators::content::ContentStore;
 use helixflow_operators::intern::Interner;
+use helixflow_operators::query::{Question, Reply};
 use helixflow_operators::rows::{ViewName, ViewPart};
 use helixflow_operators::views::KindStats;
 use helixflow_operators::Time;
@@ -25,14 +26,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A question to one worker.
-pub enum WorkerQuery {
-    /// Read this worker's part of a view at `as_of`.
-    Read {
-        view: ViewName,
-        as_of: Time,
-        reply: Sender<Option<ViewPart>>,
-    },
+/// A question to one worker: answer it from the traces at `as_of`.
+pub struct WorkerQuery {
+    pub question: Arc<Question>,
+    pub as_of: Time,
+    pub reply: Sender<Option<Reply>>,
 }
 
 #[derive(Default)]
@@ -68,9 +66,9 @@ impl Frontiers {
 /// Why a snapshot could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    /// The view is not enabled in this topology.
-    #[error("view `{0}` is not computed by this topology")]
-    NotComputed(ViewName),
+    /// What the question reads is not computed by this topology.
+    #[error("{0} is not computed by this topology")]
+    NotComputed(String),
     /// A worker did not answer in time (it is overloaded or has stopped).
     #[error("the workers did not answer within {0:?}")]
     Timeout(Duration),
@@ -85,6 +83,44 @@ pub struct Snapshot {
     pub as_of: Time,
     /// The rows, from every worker.
     pub part: ViewPart,
+}
+
+/// What a question reads, for errors.
+fn describe(question: &Question) -> String {
+    match question {
+        Question::View(view) => format!("view `{view}`"),
+        Question::Conversation(_) => "the context state (`views.context`)".to_owned(),
+    }
+}
+
+/// A read hold: questions answered at one `as_of` (see [`Shared::hold`]).
+pub struct ReadHold<'a> {
+    shared: &'a Shared,
+    /// Every epoch `<= as_of` is reflected, none after.
+    pub as_of: Time,
+}
+
+impl ReadHold<'_> {
+    /// Asks every worker `question` at this hold's `as_of`.
+    pub fn ask(&self, question: Question, timeout: Duration) -> Result<Reply, SnapshotError> {
+        self.shared.ask_workers(question, self.as_of, timeout)
+    }
+}
+
+impl Drop for ReadHold<'_> {
+    fn drop(&mut self) {
+        let mut f = self
+            .shared
+            .frontiers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = f.holds.get_mut(&self.as_of) {
+            *n -= 1;
+            if *n == 0 {
+                f.holds.remove(&self.as_of);
+            }
+        }
+    }
 }
 
 /// Everything the threads of one engine share.
@@ -152,41 +188,49 @@ impl Shared {
         (f.readable(), f.published.iter().all(|p| *p == Time::MAX))
     }
 
+    /// Takes a read hold at the latest complete epoch: every question asked
+    /// through it is answered at that one `as_of`, and traces are not
+    /// compacted past it until it is dropped.
+    pub fn hold(&self) -> ReadHold<'_> {
+        let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+        let as_of = f.readable();
+        *f.holds.entry(as_of).or_default() += 1;
+        ReadHold {
+            shared: self,
+            as_of,
+        }
+    }
+
     /// Reads one view consistently across workers.
     pub fn snapshot(&self, view: ViewName, timeout: Duration) -> Result<Snapshot, SnapshotError> {
-        let as_of = {
-            let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
-            let as_of = f.readable();
-            *f.holds.entry(as_of).or_default() += 1;
-            as_of
-        };
-        let result = self.ask_workers(view, as_of, timeout);
-        let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = f.holds.get_mut(&as_of) {
-            *n -= 1;
-            if *n == 0 {
-                f.holds.remove(&as_of);
-            }
+        let hold = self.hold();
+        match hold.ask(Question::View(view), timeout)? {
+            Reply::View(part) => Ok(Snapshot {
+                as_of: hold.as_of,
+                part,
+            }),
+            Reply::Messages(_) => Err(SnapshotError::NotComputed(view.to_string())),
         }
-        result.map(|part| Snapshot { as_of, part })
     }
 
     fn ask_workers(
         &self,
-        view: ViewName,
+        question: Question,
         as_of: Time,
         timeout: Duration,
-    ) -> Result<ViewPart, SnapshotError> {
+    ) -> Result<Reply, SnapshotError> {
+        let what = describe(&question);
+        let question = Arc::new(question);
         let (tx, rx) = crossbeam_channel::unbounded();
         for q in &self.queries {
             // A worker that has stopped cannot answer; the timeout below reports it.
-            let _ = q.send(WorkerQuery::Read {
-                view,
+            let _ = q.send(WorkerQuery {
+                question: Arc::clone(&question),
                 as_of,
                 reply: tx.clone(),
             });
         }
-        let mut merged: Option<ViewPart> = None;
+        let mut merged: Option<Reply> = None;
         let deadline = std::time::Instant::now() + timeout;
         let mut answers = 0;
         while answers < self.queries.len() {
@@ -198,7 +242,7 @@ impl Shared {
                         None => merged = Some(part),
                     }
                 }
-                Ok(None) => return Err(SnapshotError::NotComputed(view)),
+                Ok(None) => return Err(SnapshotError::NotComputed(what)),
                 Err(_) if self.shutdown.load(Ordering::Relaxed) => {
                     return Err(SnapshotError::Stopping)
                 }
@@ -208,7 +252,7 @@ impl Shared {
                 Err(_) => {}
             }
         }
-        merged.ok_or(SnapshotError::NotComputed(view))
+        merged.ok_or(SnapshotError::NotComputed(what))
     }
 
     /// Forgets source positions no read can ask for any more (older than

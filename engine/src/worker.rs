@@ -43,13 +43,14 @@ pub fn run_worker(
             traces.compact_to(allowed);
             compacted = allowed;
         }
-        while let Ok(query) = inbox.try_recv() {
-            match query {
-                WorkerQuery::Read { view, as_of, reply } => {
-                    // The asker may have given up (timeout); nothing to do then.
-                    let _ = reply.send(traces.read(view, as_of));
-                }
-            }
+        while let Ok(WorkerQuery {
+            question,
+            as_of,
+            reply,
+        }) = inbox.try_recv()
+        {
+            // The asker may have given up (timeout); nothing to do then.
+            let _ = reply.send(traces.answer(&question, as_of));
         }
     }
     // A closed input (finished files): let the dataflow run to completion,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::http::get;
+use common::http::{get, post};
 
 use helixflow_api::server::ApiServer;
 use helixflow_engine::engine::{Engine, EngineSpec};
@@ -135,6 +135,67 @@ fn api_serves_consistent_views_pages_and_errors() {
         assert!(!body["error"]["message"].as_str().unwrap().is_empty());
     }
 
+    // Context over the socket: the unicode conversation of test_lines has
+    // two messages (seq 0 and 1) with 0 and 5 tokens.
+    let replay = post(
+        addr,
+        "/v1/context/replay",
+        &serde_json::json!({"conversation_id": "会話-1", "strategy": "full"}).to_string(),
+    );
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    let replay = replay.json();
+    assert_eq!(replay["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(replay["messages"][1]["content"], "x");
+    assert_eq!(
+        replay["messages"][0]["entities"],
+        serde_json::json!(["Zoë", "zed", "Åsa"])
+    );
+    assert_eq!(replay["stats"]["total_tokens"], 5);
+    assert!(replay["as_of"].is_u64() && replay["positions"].is_object());
+    let stats = get(addr, &format!("/v1/context/stats/{}", enc("会話-1"))).json();
+    assert_eq!(stats["by_role"]["assistant"]["tokens"], 5);
+    assert_eq!(
+        stats["top_entities"][0],
+        serde_json::json!({"id": "Zoë", "messages": 2})
+    );
+    for (body, status, code) in [
+        (r#"{"conversation_id": "nope"}"#, 404, "not_found"),
+        (
+            r#"{"conversation_id": "nope", "max_tokens": 0}"#,
+            400,
+            "bad_max_tokens",
+        ),
+        (
+            r#"{"conversation_id": "会話-1", "strategy": "all"}"#,
+            400,
+            "bad_strategy",
+        ),
+        (
+            r#"{"conversation_id": "会話-1", "max_messages": 2.0}"#,
+            400,
+            "bad_max_messages",
+        ),
+        (r#"["not", "an", "object"]"#, 400, "bad_body"),
+        ("", 400, "bad_body"),
+    ] {
+        let r = post(addr, "/v1/context/replay", body);
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], code, "{body}");
+    }
+    let big = format!(r#"{{"conversation_id": "{}"}}"#, "x".repeat(70_000));
+    let r = post(addr, "/v1/context/replay", &big);
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    let r = post(addr, "/v1/views/memory_state", "");
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let r = get(addr, "/v1/context/replay");
+    assert_eq!(r.status, 405);
+
     let health = get(addr, "/v1/health");
     assert_eq!(health.status, 200);
     let health: serde_json::Value = serde_json::from_str(&health.body).unwrap();
@@ -158,6 +219,12 @@ fn api_serves_consistent_views_pages_and_errors() {
     assert!(metrics
         .body
         .contains("helixflow_rejected_events_total{source=\"events\",reason=\"invalid_json\"}"));
+    assert!(
+        metrics
+            .body
+            .contains("context_replay_duration_seconds_count{strategy=\"full\"}"),
+        "the platform's replay histogram is exported"
+    );
 
     server.stop();
     engine.shutdown().unwrap();

@@ -19,6 +19,7 @@ pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
         duplicate_ratio: 0.03,
         malformed_ratio: 0.01,
         scale: events,
+        content_chars: 80,
     });
     let mut text = String::new();
     while !g.done() {
@@ -391,6 +392,11 @@ pub mod http {
     }
 
     impl Reply {
+        /// The body as JSON.
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_str(&self.body).unwrap()
+        }
+
         pub fn header(&self, name: &str) -> Option<&str> {
             self.headers
                 .iter()
@@ -400,13 +406,23 @@ pub mod http {
     }
 
     pub fn get(addr: SocketAddr, target: &str) -> Reply {
+        request(addr, "GET", target, b"")
+    }
+
+    pub fn post(addr: SocketAddr, target: &str, body: &str) -> Reply {
+        request(addr, "POST", target, body.as_bytes())
+    }
+
+    pub fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Reply {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         write!(
             s,
-            "GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+            "{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
         )
         .unwrap();
+        s.write_all(body).unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         let text = String::from_utf8(raw).unwrap();

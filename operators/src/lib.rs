@@ -17,6 +17,7 @@
 //! | [`reduce_view`] | the reduce-and-arrange shape every keyed view shares |
 //! | [`in_time_order`] | the operator shape for logic that takes complete times in order |
 //! | [`views`] | wiring all of the above; reading traces at a consistent time |
+//! | [`query`] | the questions the API asks the workers, and their replies |
 //! | [`changes`] | per-view change streams (upserts and deletes of keys) for sinks |
 //! | [`rows`] | view names, key fields, rows read from one worker |
 //! | [`render`] | rows → sorted, paged JSON lines |
@@ -35,6 +36,7 @@ pub mod latest;
 pub mod memberships;
 pub mod memory_state;
 pub mod provider_stats;
+pub mod query;
 pub mod reduce_view;
 pub mod render;
 pub mod rows;

@@ -7,6 +7,11 @@ with Python's own JSON parser, computes every view, and compares it with the
 view files `helixflow replay --out DIR` wrote. Shares no code with the engine.
 
 Usage: contract_oracle.py VIEWS_DIR FILE...   (exit 1 on any difference)
+       contract_oracle.py --api HOST:PORT [--wait-done] FILE...
+         asks a running engine (that has read exactly FILE...) hundreds of
+         varied queries of api.md and compares each answer with the same
+         computation done here (contract_queries.py); --wait-done first
+         waits until the engine's health says all input is done (file sources)
 
 The conflict rule for two events with one key but different payloads is the
 engine's (greatest ts, then greatest payload fingerprint); this checker cannot
@@ -347,8 +352,9 @@ def close(a, c):
     return a == c
 
 
-def main():
-    out_dir, files = sys.argv[1], sys.argv[2:]
+def load(files):
+    """Decodes every line; the distinct events (first copy of each key), the
+    keys seen with conflicting payloads, and the rejected and valid counts."""
     rejected, kept, payloads = 0, {}, defaultdict(set)
     valid = 0
     for f in files:
@@ -368,6 +374,11 @@ def main():
                 payloads[e["key"]].add(canon)
                 kept.setdefault(e["key"], e)
     conflicted = {k for k, p in payloads.items() if len(p) > 1}
+    return kept, conflicted, rejected, valid
+
+
+def check_views(out_dir, files):
+    kept, conflicted, rejected, valid = load(files)
     expected = views(kept.values())
     # Rows a conflicted key could feed are not comparable (see the docstring).
     skip = {"conversation_snapshots": {(k[1],) for k in conflicted if k[0] == "message"}}
@@ -406,6 +417,20 @@ def main():
     else:
         print(f"rejected.json: total {rejected}, duplicates {dups}: equal")
     print("contract oracle:", "OK" if failures == 0 else f"{failures} differences")
+    return failures
+
+
+def main():
+    if sys.argv[1] == "--api":
+        import contract_queries
+        addr, files = sys.argv[2], sys.argv[3:]
+        if files and files[0] == "--wait-done":
+            files = files[1:]
+            contract_queries.wait_done(addr)
+        kept, conflicted, _, _ = load(files)
+        failures = contract_queries.check(addr, list(kept.values()), conflicted, views(kept.values()))
+    else:
+        failures = check_views(sys.argv[1], sys.argv[2:])
     sys.exit(1 if failures else 0)
 
 

@@ -32,6 +32,11 @@ pub struct GeneratorSettings {
     /// Size of the world (conversations, entities...), as if this many events
     /// were planned; defaults to `events` or 1M.
     pub scale: u64,
+    /// Characters of message content: 0 writes a short label ("message 3 of
+    /// conversation 7"); more writes text of about that many characters
+    /// (words, some non-ASCII, quotes and newlines that JSON escapes), as
+    /// realistic traffic carries.
+    pub content_chars: usize,
 }
 
 impl Default for GeneratorSettings {
@@ -43,6 +48,7 @@ impl Default for GeneratorSettings {
             duplicate_ratio: 0.0,
             malformed_ratio: 0.0,
             scale: 1_000_000,
+            content_chars: 0,
         }
     }
 }
@@ -67,6 +73,32 @@ const INTENTS: [&str; 5] = [
 ];
 const TAGS: [&str; 8] = [
     "work", "personal", "todo", "idea", "urgent", "later", "family", "ml",
+];
+const WORDS: [&str; 24] = [
+    "the",
+    "agent",
+    "memory",
+    "context",
+    "provider",
+    "latency",
+    "graph",
+    "entity",
+    "stream",
+    "query",
+    "token",
+    "model",
+    "café",
+    "naïve",
+    "résumé",
+    "数据",
+    "ok",
+    "\\\"quoted\\\"",
+    "line\\n",
+    "retry",
+    "cost",
+    "debate",
+    "answer",
+    "plan",
 ];
 const BASE_MS: i64 = 1_769_731_200_000; // 2026-01-30T00:00:00Z
 
@@ -205,9 +237,10 @@ impl Generator {
             };
             let _ = write!(
                 out,
-                r#"{{"type":"message","event_id":"msg-{eid}","ts":"{ts}","conversation_id":"conv-{conv_id}","session_id":"sess-{session}","user_id":"user-{user}","seq":{seq},"role":"{role}","content":"message {seq} of conversation {conv_id}","tokens":{}"#,
-                self.rng.gen_range(1..800)
+                r#"{{"type":"message","event_id":"msg-{eid}","ts":"{ts}","conversation_id":"conv-{conv_id}","session_id":"sess-{session}","user_id":"user-{user}","seq":{seq},"role":"{role}","content":""#
             );
+            self.content(seq, conv_id, out);
+            let _ = write!(out, r#"","tokens":{}"#, self.rng.gen_range(1..800));
             if role == "assistant" {
                 let _ = write!(
                     out,
@@ -230,10 +263,16 @@ impl Generator {
                     if m > 0 {
                         out.push(',');
                     }
-                    let name = Self::entity_name(e);
+                    let id = Self::entity_name(e);
+                    // Now and then a mention names the entity otherwise.
+                    let alias = self.rng.gen_range(0..40);
+                    let name = match alias {
+                        0..=2 => format!("{id} aka {alias}"),
+                        _ => id.clone(),
+                    };
                     let _ = write!(
                         out,
-                        r#"{{"id":"{name}","name":"{name}","kind":"{}"}}"#,
+                        r#"{{"id":"{id}","name":"{name}","kind":"{}"}}"#,
                         KINDS[(e % 6) as usize]
                     );
                 }
@@ -329,6 +368,21 @@ impl Generator {
                 self.rng.gen_range(0.0..10.0),
                 self.rng.gen_bool(0.05)
             );
+        }
+    }
+
+    /// Writes a message's content (already JSON-escaped) to `out`.
+    fn content(&mut self, seq: u64, conv_id: u64, out: &mut String) {
+        if self.s.content_chars == 0 {
+            let _ = write!(out, "message {seq} of conversation {conv_id}");
+            return;
+        }
+        let start = out.len();
+        while out.len() - start < self.s.content_chars {
+            if out.len() > start {
+                out.push(' ');
+            }
+            out.push_str(WORDS[self.rng.gen_range(0..WORDS.len())]);
         }
     }
 
@@ -458,6 +512,7 @@ mod tests {
             duplicate_ratio: 0.05,
             malformed_ratio: 0.01,
             scale: 2000,
+            content_chars: 300,
             ..GeneratorSettings::default()
         };
         let run = |s: GeneratorSettings| {

@@ -155,6 +155,9 @@ pub struct GeneratorConfig {
     /// Fraction of lines that are malformed on purpose.
     #[serde(default = "default_malformed")]
     pub malformed_ratio: f64,
+    /// Characters of message content (0, the default: a short label).
+    #[serde(default)]
+    pub content_chars: usize,
 }
 
 fn default_rate() -> u64 {

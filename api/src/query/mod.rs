@@ -1,0 +1,5 @@
+//! Query logic as plain functions over the rows read from the arranged
+//! state: the selection rules and rankings of api.md, testable without a
+//! server or an engine. Handlers parse, call these, and render.
+
+pub mod context;
