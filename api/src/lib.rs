@@ -9,6 +9,8 @@
 //! | [`views`] | `/v1/views...` and `/v1/conversations/{id}` |
 //! | [`health`] | `/v1/health` and `/metrics` |
 //! | [`context`] | `/v1/context/replay` and `/v1/context/stats/{id}` |
+//! | [`knowledge`] | `/v1/knowledge/related/{id}` and `/v1/knowledge/search` |
+//! | [`memory`] | `/v1/memory/sync/status` and `/v1/memory/sync/force` |
 //! | [`query`] | the query logic: selections and rankings, as plain functions |
 //! | [`metrics`] | the platform's histograms (`context_replay_duration_seconds`, ...) |
 //! | [`server`] | the server on a tokio runtime of its own |
@@ -20,6 +22,8 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod knowledge;
+pub mod memory;
 pub mod metrics;
 pub mod query;
 pub mod reader;
@@ -42,6 +46,8 @@ pub fn router(reader: Reader) -> Router {
         .merge(views::routes())
         .merge(health::routes())
         .merge(context::routes())
+        .merge(knowledge::routes())
+        .merge(memory::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))

@@ -28,6 +28,38 @@ pub enum ReadError {
     Unavailable(String),
 }
 
+/// A partition of the memory topic (a Kafka source's), for sync status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryPartition {
+    pub topic: String,
+    pub partition: i32,
+    /// Next offset the engine will read.
+    pub consumed: i64,
+    /// Next offset the answer's `as_of` does not reflect.
+    pub visible: i64,
+    /// Log end offset (as last reported; -1 until known).
+    pub high_watermark: i64,
+}
+
+/// The sync barrier was reached.
+#[derive(Clone, Debug)]
+pub struct Synced {
+    pub as_of: u64,
+    pub positions: serde_json::Value,
+    pub waited: std::time::Duration,
+}
+
+/// Why the sync barrier was not reached.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncFailure {
+    /// Not within the timeout; says what was missing.
+    #[error("{0}")]
+    Timeout(String),
+    /// The engine could not learn its sources' ends.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// Questions answered at one `as_of`: every answer built from one session
 /// reflects the same input positions.
 pub trait ReadSession {
@@ -51,6 +83,11 @@ pub trait ViewReader: Send + Sync + 'static {
     fn health(&self) -> serde_json::Value;
     /// Counters and gauges in the Prometheus text exposition format.
     fn metrics(&self) -> String;
+    /// The memory topic's partitions, with what `positions` reflect.
+    fn memory_partitions(&self, positions: &serde_json::Value) -> Vec<MemoryPartition>;
+    /// Waits until every view, database sink and Kafka commit covers every
+    /// source's end at the call (at most `timeout`).
+    fn sync(&self, timeout: std::time::Duration) -> Result<Synced, SyncFailure>;
 
     /// A consistent snapshot of `view`.
     fn read(&self, view: ViewName) -> Result<ApiSnapshot, ReadError> {

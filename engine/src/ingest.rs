@@ -65,8 +65,12 @@ pub fn ingest<'s>(
                     let source_name = names.get(chunk.source).map_or("?", String::as_str);
                     let keep_raw = raw.is_some();
                     let mut raw_events = Vec::new();
+                    let mut memory_ts = Vec::new();
                     let mut accept = |candidate: Candidate<Fact>, event: Event| {
                         valid += 1;
+                        if let Event::Memory(m) = &event {
+                            memory_ts.push(m.ts);
+                        }
                         if keep_raw
                             && matches!(event.kind(), EventKind::Message | EventKind::ProviderCall)
                         {
@@ -81,6 +85,7 @@ pub fn ingest<'s>(
                     if let Some(publish) = raw.as_ref().filter(|_| !raw_events.is_empty()) {
                         publish(raw_events);
                     }
+                    shared.memory_arrived(*at.time(), &memory_ts);
                 }
                 shared.valid.fetch_add(valid, Ordering::Relaxed);
                 let (sealed, finished) = shared.feed.sealed();

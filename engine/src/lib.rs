@@ -7,6 +7,7 @@
 //! | [`db_sinks`] | database sinks (ClickHouse, Neo4j): runner threads and the views' fan-out to them |
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
 //! | [`worker`] | one timely worker: dataflow, compaction, answering reads |
+//! | [`sync`] | the memory sync barrier: sources' ends, then views, sinks, commits |
 //! | [`slow_operators`] | opt-in log of operator activations that held a worker too long |
 //! | [`ingest`] | the source operator: feed chunks → decoded facts |
 //! | [`kafka_health`] | Kafka offsets, visible positions and lag for health, metrics, status |
@@ -29,4 +30,5 @@ pub mod replay;
 pub mod run;
 pub mod shared;
 pub mod slow_operators;
+pub mod sync;
 pub mod worker;

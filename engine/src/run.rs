@@ -4,8 +4,11 @@
 use crate::engine::{Engine, EngineSpec};
 use crate::kafka_health::{self, partition_lags};
 use crate::shared::{ReadHold, Shared, SnapshotError};
+use crate::sync::{sync, KafkaSync, SyncError};
 use anyhow::Context;
-use helixflow_api::reader::{ReadError, ReadSession, ViewReader};
+use helixflow_api::reader::{
+    MemoryPartition, ReadError, ReadSession, SyncFailure, Synced, ViewReader,
+};
 use helixflow_api::server::ApiServer;
 use helixflow_operators::content::ContentStore;
 use helixflow_operators::intern::Interner;
@@ -15,7 +18,8 @@ use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::write_view_file;
 use helixflow_sinks::runner::SinkStatus;
 use helixflow_sources::kafka::KafkaStatus;
-use helixflow_types::topology::{FilesSinkConfig, SinkConfig, Topology};
+use helixflow_sources::kafka::WatermarkProbe;
+use helixflow_types::topology::{FilesSinkConfig, SinkConfig, SourceConfig, Topology};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +34,12 @@ pub struct EngineReader {
     views: ViewSet,
     topology: String,
     started: Instant,
+    /// What the sync barrier reads: the sources, their Kafka probes, the sinks.
+    sources: Vec<SourceConfig>,
+    kafka_sync: Vec<KafkaSync>,
+    sinks: Vec<Arc<SinkStatus>>,
+    /// Per Kafka source (by index in `kafka`), its memory topic.
+    memory_topics: Vec<String>,
 }
 
 impl EngineReader {
@@ -46,7 +56,52 @@ impl EngineReader {
             views,
             topology: topology.to_owned(),
             started: Instant::now(),
+            sources: Vec::new(),
+            kafka_sync: Vec::new(),
+            sinks: Vec::new(),
+            memory_topics: Vec::new(),
         }
+    }
+
+    /// Gives the reader what memory sync needs: the engine's sources (a
+    /// watermark probe per Kafka source) and its database sinks.
+    pub fn with_sync(
+        mut self,
+        sources: &[SourceConfig],
+        sinks: Vec<Arc<SinkStatus>>,
+    ) -> anyhow::Result<Self> {
+        for source in sources {
+            if let SourceConfig::Kafka(k) = source {
+                let Some(status) = self.kafka.iter().find(|s| s.source == k.name) else {
+                    continue;
+                };
+                let probe = WatermarkProbe::new(k).with_context(|| {
+                    format!("kafka source `{}`: creating the watermark probe", k.name)
+                })?;
+                self.kafka_sync.push(KafkaSync {
+                    status: Arc::clone(status),
+                    probe,
+                });
+            }
+        }
+        self.memory_topics = self
+            .kafka
+            .iter()
+            .map(|status| {
+                sources
+                    .iter()
+                    .find_map(|s| match s {
+                        SourceConfig::Kafka(k) if k.name == status.source => {
+                            Some(k.topics.memory.clone())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.sources = sources.to_vec();
+        self.sinks = sinks;
+        Ok(self)
     }
 }
 
@@ -85,6 +140,44 @@ impl ViewReader for EngineReader {
 
     fn texts(&self) -> &ContentStore {
         &self.shared.texts
+    }
+
+    fn memory_partitions(&self, positions: &serde_json::Value) -> Vec<MemoryPartition> {
+        self.kafka
+            .iter()
+            .zip(&self.memory_topics)
+            .flat_map(|(status, topic)| {
+                partition_lags(status, positions)
+                    .into_iter()
+                    .filter(move |p| p.topic == *topic)
+            })
+            .map(|p| MemoryPartition {
+                topic: p.topic,
+                partition: p.partition,
+                consumed: p.consumed,
+                visible: p.visible,
+                high_watermark: p.high_watermark,
+            })
+            .collect()
+    }
+
+    fn sync(&self, timeout: Duration) -> Result<Synced, SyncFailure> {
+        sync(
+            &self.shared,
+            &self.sources,
+            &self.kafka_sync,
+            &self.sinks,
+            timeout,
+        )
+        .map(|s| Synced {
+            as_of: s.as_of,
+            positions: s.positions,
+            waited: s.waited,
+        })
+        .map_err(|e| match e {
+            SyncError::Timeout { missing, .. } => SyncFailure::Timeout(missing),
+            SyncError::Unavailable(why) => SyncFailure::Unavailable(why),
+        })
     }
 
     fn ids(&self) -> &Interner {
@@ -278,12 +371,15 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     let views = spec.views;
     let mut engine = Engine::start(spec)?;
     let shared = Arc::clone(&engine.shared);
-    let reader = Arc::new(EngineReader::new(
-        Arc::clone(&shared),
-        engine.kafka.clone(),
-        views,
-        &topology.name,
-    ));
+    let reader = Arc::new(
+        EngineReader::new(
+            Arc::clone(&shared),
+            engine.kafka.clone(),
+            views,
+            &topology.name,
+        )
+        .with_sync(&topology.sources, engine.sinks.clone())?,
+    );
     let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
         Some(addr) => {
             let server = ApiServer::start(addr, reader.clone()).context("starting the API")?;

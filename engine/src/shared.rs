@@ -21,6 +21,7 @@ use helixflow_operators::rows::{ViewName, ViewPart};
 use helixflow_operators::views::KindStats;
 use helixflow_operators::Time;
 use helixflow_sources::feed::Feed;
+use helixflow_types::timestamp::Millis;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,6 +91,11 @@ fn describe(question: &Question) -> String {
     match question {
         Question::View(view) => format!("view `{view}`"),
         Question::Conversation(_) => "the context state (`views.context`)".to_owned(),
+        Question::Directory(_)
+        | Question::Partners(_)
+        | Question::Links(_)
+        | Question::Search(_) => "view `entity_directory`".to_owned(),
+        Question::MemorySync => "view `memory_state`".to_owned(),
     }
 }
 
@@ -141,6 +147,9 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     frontiers: Mutex<Frontiers>,
     queries: Vec<Sender<WorkerQuery>>,
+    /// Memory events not yet visible: (epoch, `ts`), for `memory_sync_lag_seconds`.
+    memory_pending: Mutex<Vec<(Time, Millis)>>,
+    memory_waiting: AtomicBool,
 }
 
 /// The receiving ends of the workers' query channels, one per worker.
@@ -164,6 +173,8 @@ impl Shared {
                 holds: BTreeMap::new(),
             }),
             queries: senders,
+            memory_pending: Mutex::new(Vec::new()),
+            memory_waiting: AtomicBool::new(false),
         };
         (Arc::new(shared), receivers)
     }
@@ -176,9 +187,50 @@ impl Shared {
     /// A worker reports the first epoch it has not completed; returns the
     /// epoch its traces may compact to.
     pub fn publish(&self, worker: usize, upper: Time) -> Time {
-        let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
-        f.published[worker] = upper;
-        f.oldest_needed()
+        let (oldest, readable) = {
+            let mut f = self.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+            f.published[worker] = upper;
+            (f.oldest_needed(), f.readable())
+        };
+        if self.memory_waiting.load(Ordering::Acquire) {
+            self.memory_visible(readable);
+        }
+        oldest
+    }
+
+    /// Notes memory events (their `ts`) that arrived in `epoch`.
+    pub fn memory_arrived(&self, epoch: Time, ts: &[Millis]) {
+        if ts.is_empty() {
+            return;
+        }
+        let mut pending = self
+            .memory_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pending.extend(ts.iter().map(|t| (epoch, *t)));
+        self.memory_waiting.store(true, Ordering::Release);
+    }
+
+    /// Records how long after its `ts` each memory event of an epoch
+    /// `<= readable` became visible.
+    fn memory_visible(&self, readable: Time) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut pending = self
+            .memory_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pending.retain(|(epoch, ts)| {
+            let visible = *epoch <= readable;
+            if visible {
+                let lag = u64::try_from(now - ts).unwrap_or(0);
+                helixflow_api::metrics::memory_sync_lag(Duration::from_millis(lag));
+            }
+            !visible
+        });
+        self.memory_waiting
+            .store(!pending.is_empty(), Ordering::Release);
     }
 
     /// The latest epoch complete on every worker (0: nothing yet), and
@@ -209,7 +261,7 @@ impl Shared {
                 as_of: hold.as_of,
                 part,
             }),
-            Reply::Messages(_) => Err(SnapshotError::NotComputed(view.to_string())),
+            _ => Err(SnapshotError::NotComputed(view.to_string())),
         }
     }
 

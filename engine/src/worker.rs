@@ -50,7 +50,7 @@ pub fn run_worker(
         }) = inbox.try_recv()
         {
             // The asker may have given up (timeout); nothing to do then.
-            let _ = reply.send(traces.answer(&question, as_of));
+            let _ = reply.send(traces.answer(&question, as_of, &shared.ids));
         }
     }
     // A closed input (finished files): let the dataflow run to completion,

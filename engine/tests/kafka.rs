@@ -19,40 +19,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// The group's committed offset and the log end offset of every partition.
-fn committed_and_end(topics: &[&str], group: &str) -> Vec<(String, i32, i64, i64)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut out = Vec::new();
-    for topic in topics {
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        for p in md.topics()[0].partitions() {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(topic, p.id());
-            let committed = consumer
-                .committed_offsets(tpl, Duration::from_secs(10))
-                .unwrap();
-            let c = match committed.elements()[0].offset() {
-                Offset::Offset(o) => o,
-                _ => -1,
-            };
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                .unwrap();
-            out.push((topic.to_string(), p.id(), c, high));
-        }
-    }
-    out
-}
 
 fn all_topics(t: &helixflow_types::topology::KafkaTopics) -> Vec<&str> {
     t.by_kind().iter().map(|(_, n)| *n).collect()

@@ -82,6 +82,8 @@ pub struct MemoryFact {
     /// The op's tags as a set (sorted, distinct); `None` when absent.
     pub tags: Option<Vec<String>>,
     pub strategy: MergeStrategy,
+    /// The op's `ts` (for sync status; not part of the op order).
+    pub ts: Millis,
 }
 
 /// An entity update. Field order makes "greatest" = latest (`ts`, `event_id`).
@@ -208,6 +210,7 @@ impl Fact {
                     t
                 }),
                 strategy: e.strategy,
+                ts: e.ts,
             }),
             Event::Entity(e) => Fact::Entity(EntityFact {
                 ts: e.ts,

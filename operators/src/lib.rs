@@ -14,6 +14,8 @@
 //! | [`debate_stats`] | per-debate statistics |
 //! | [`latest`] | latest event per key: the `entities` and `relationships` views |
 //! | [`entity_directory`] | one row per known entity id: names and counts |
+//! | [`knowledge`] | indexes of knowledge queries: entity → conversations, relationship links |
+//! | [`memory_sync`] | per-node memory figures, distinct memory ids |
 //! | [`reduce_view`] | the reduce-and-arrange shape every keyed view shares |
 //! | [`in_time_order`] | the operator shape for logic that takes complete times in order |
 //! | [`views`] | wiring all of the above; reading traces at a consistent time |
@@ -32,9 +34,11 @@ pub mod entity_directory;
 pub mod facts;
 pub mod in_time_order;
 pub mod intern;
+pub mod knowledge;
 pub mod latest;
 pub mod memberships;
 pub mod memory_state;
+pub mod memory_sync;
 pub mod provider_stats;
 pub mod query;
 pub mod reduce_view;

@@ -2,12 +2,15 @@
 //!
 //! A question is answered by every worker from its own traces at one
 //! `as_of` (every update at a time `<= as_of`), and the replies are merged
-//! by [`Reply::absorb`]. Keyed questions seek the key in the arrangement
-//! (each key lives on one worker; the others answer empty), so an answer
-//! costs what the key holds, not what the view holds.
+//! by [`Reply::absorb`]. Keyed questions seek their keys in the
+//! arrangements (a key lives on one worker; the others answer empty), so an
+//! answer costs what those keys hold, not what the view holds.
 
+use crate::entity_directory::DirectoryRow;
 use crate::facts::MessageFact;
-use crate::intern::Id;
+use crate::intern::{Id, Interner};
+use crate::knowledge::Link;
+use crate::memory_sync::NodeRow;
 use crate::rows::{ViewName, ViewPart};
 use crate::views::ViewTraces;
 use crate::{Diff, Time};
@@ -16,6 +19,7 @@ use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::ValSpine;
 use differential_dataflow::trace::{Cursor, TraceReader};
 use differential_dataflow::ExchangeData;
+use std::collections::HashMap;
 use timely::progress::Antichain;
 
 /// A question to every worker.
@@ -25,7 +29,73 @@ pub enum Question {
     View(ViewName),
     /// The distinct messages of one conversation.
     Conversation(Id),
+    /// The `entity_directory` rows of these ids.
+    Directory(Vec<Id>),
+    /// For each entity sharing a conversation with this one, how many.
+    Partners(Id),
+    /// This entity's `relationships` rows, seen from it.
+    Links(Id),
+    /// `entity_directory` rows matching a search.
+    Search(Search),
+    /// Memory sync figures.
+    MemorySync,
 }
+
+/// A search of the entity directory (api.md, `POST /v1/knowledge/search`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search {
+    /// The trimmed query, lower-cased.
+    pub query: String,
+    /// Only rows of this kind.
+    pub kind: Option<String>,
+    /// Rows wanted; each worker replies with its best this many.
+    pub limit: usize,
+}
+
+/// How a directory row matches a search (the ranking's first key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MatchClass {
+    Exact,
+    Prefix,
+    Substring,
+}
+
+impl MatchClass {
+    /// The contract's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchClass::Exact => "exact",
+            MatchClass::Prefix => "prefix",
+            MatchClass::Substring => "substring",
+        }
+    }
+
+    /// How `row` (of entity `id`, lower-cased in the row) matches `query`.
+    pub fn of(query: &str, row: &DirectoryRow) -> Option<MatchClass> {
+        let fields = [Some(row.id_lower.as_str()), row.name_lower.as_deref()];
+        let fields = fields.iter().flatten();
+        if fields.clone().any(|f| *f == query) {
+            Some(MatchClass::Exact)
+        } else if fields.clone().any(|f| f.starts_with(query)) {
+            Some(MatchClass::Prefix)
+        } else if fields.clone().any(|f| f.contains(query)) {
+            Some(MatchClass::Substring)
+        } else {
+            None
+        }
+    }
+}
+
+/// A matching row.
+#[derive(Clone, Debug)]
+pub struct Match {
+    pub id: Id,
+    pub row: DirectoryRow,
+    pub class: MatchClass,
+}
+
+/// A node's figures, by node id.
+pub type NodeRows = Vec<(String, NodeRow)>;
 
 /// One worker's reply (or the merged replies of all).
 #[derive(Clone, Debug)]
@@ -34,6 +104,22 @@ pub enum Reply {
     View(ViewPart),
     /// Messages of one conversation, ascending by `seq`.
     Messages(Vec<MessageFact>),
+    /// Directory rows.
+    Directory(Vec<(Id, DirectoryRow)>),
+    /// Partner → conversations shared.
+    Partners(HashMap<Id, u64>),
+    /// Relationship rows seen from one entity.
+    Links(Vec<Link>),
+    /// Search matches: how many in all, and the best (ranked, at most the limit).
+    Matches { total: u64, best: Vec<Match> },
+    /// Memory sync figures.
+    MemorySync {
+        nodes: NodeRows,
+        /// Rows of `memory_state`.
+        memories: u64,
+        /// Distinct memory ids.
+        memory_ids: u64,
+    },
 }
 
 impl Reply {
@@ -46,20 +132,53 @@ impl Reply {
                 a.append(&mut b);
                 a.sort_unstable_by_key(|m| m.seq);
             }
+            (Reply::Directory(a), Reply::Directory(mut b)) => a.append(&mut b),
+            (Reply::Partners(a), Reply::Partners(b)) => {
+                for (id, n) in b {
+                    *a.entry(id).or_default() += n;
+                }
+            }
+            (Reply::Links(a), Reply::Links(mut b)) => a.append(&mut b),
+            (
+                Reply::Matches { total, best },
+                Reply::Matches {
+                    total: more,
+                    best: mut other,
+                },
+            ) => {
+                *total += more;
+                best.append(&mut other);
+            }
+            (
+                Reply::MemorySync {
+                    nodes,
+                    memories,
+                    memory_ids,
+                },
+                Reply::MemorySync {
+                    nodes: mut n,
+                    memories: m,
+                    memory_ids: i,
+                },
+            ) => {
+                nodes.append(&mut n);
+                *memories += m;
+                *memory_ids += i;
+            }
             // Replies to different questions are never merged.
             _ => {}
         }
     }
 }
 
-/// The values of `key` whose accumulated count at `as_of` is positive, in
-/// the arrangement's order.
-pub fn read_key<K, V>(
+/// Calls `f(key, value, count)` for every value whose accumulated count at
+/// `as_of` is positive: of every key, or of `keys` only (ascending).
+pub fn for_each_at<K, V>(
     trace: &mut TraceAgent<ValSpine<K, V, Time, Diff>>,
-    key: &K,
     as_of: Time,
-) -> Vec<V>
-where
+    keys: Option<&[K]>,
+    mut f: impl FnMut(&K, &V, Diff),
+) where
     K: ExchangeData,
     V: ExchangeData,
 {
@@ -67,34 +186,164 @@ where
     trace.read_upper(&mut upper);
     let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
     let (mut cursor, storage) = cursor_list(batches);
-    cursor.seek_key(&storage, key);
-    let mut out = Vec::new();
-    if cursor.get_key(&storage) != Some(key) {
-        return out;
-    }
-    while let Some(val) = cursor.get_val(&storage) {
-        let mut count: Diff = 0;
-        cursor.map_times(&storage, |t, d| {
-            if *t <= as_of {
-                count += *d;
+    let mut wanted = keys.map(|k| k.iter());
+    loop {
+        let key = match wanted.as_mut() {
+            Some(keys) => {
+                let Some(key) = keys.next() else { break };
+                cursor.seek_key(&storage, key);
+                match cursor.get_key(&storage) {
+                    Some(k) if k == key => k,
+                    _ => continue,
+                }
             }
-        });
-        if count > 0 {
-            out.push(val.clone());
+            None => match cursor.get_key(&storage) {
+                Some(k) => k,
+                None => break,
+            },
+        };
+        while let Some(val) = cursor.get_val(&storage) {
+            let mut count: Diff = 0;
+            cursor.map_times(&storage, |t, d| {
+                if *t <= as_of {
+                    count += *d;
+                }
+            });
+            if count > 0 {
+                f(key, val, count);
+            }
+            cursor.step_val(&storage);
         }
-        cursor.step_val(&storage);
+        if wanted.is_none() {
+            cursor.step_key(&storage);
+        }
     }
+}
+
+/// The values of `key` whose count at `as_of` is positive, in order.
+fn values_of<K: ExchangeData, V: ExchangeData>(
+    trace: &mut TraceAgent<ValSpine<K, V, Time, Diff>>,
+    key: &K,
+    as_of: Time,
+) -> Vec<V> {
+    let mut out = Vec::new();
+    for_each_at(trace, as_of, Some(std::slice::from_ref(key)), |_, v, _| {
+        out.push(v.clone())
+    });
     out
+}
+
+/// Keys with at least one value at `as_of`.
+fn count_keys<K: ExchangeData, V: ExchangeData>(
+    trace: &mut TraceAgent<ValSpine<K, V, Time, Diff>>,
+    as_of: Time,
+) -> u64 {
+    let mut last: Option<K> = None;
+    let mut n = 0;
+    for_each_at(trace, as_of, None, |k, _, _| {
+        if last.as_ref() != Some(k) {
+            n += 1;
+            last = Some(k.clone());
+        }
+    });
+    n
+}
+
+/// Ranks matches: exact, prefix, substring; then conversations
+/// descending; then id (UTF-8 bytes).
+pub fn rank_matches(matches: &mut [Match], ids: &Interner) {
+    matches.sort_unstable_by(|a, b| {
+        a.class
+            .cmp(&b.class)
+            .then(b.row.conversations.cmp(&a.row.conversations))
+            .then_with(|| {
+                ids.resolve(a.id)
+                    .as_bytes()
+                    .cmp(ids.resolve(b.id).as_bytes())
+            })
+    });
 }
 
 impl ViewTraces {
     /// This worker's reply to `question` at `as_of` (`None`: what it asks
     /// for is not computed by this dataflow).
-    pub fn answer(&mut self, question: &Question, as_of: Time) -> Option<Reply> {
+    pub fn answer(&mut self, question: &Question, as_of: Time, ids: &Interner) -> Option<Reply> {
         Some(match question {
             Question::View(view) => Reply::View(self.read(*view, as_of)?),
             Question::Conversation(conv) => {
-                Reply::Messages(read_key(self.conversation_messages.as_mut()?, conv, as_of))
+                Reply::Messages(values_of(self.conversation_messages.as_mut()?, conv, as_of))
+            }
+            Question::Directory(wanted) => {
+                let mut keys = wanted.clone();
+                keys.sort_unstable();
+                keys.dedup();
+                let mut rows = Vec::new();
+                for_each_at(
+                    self.entity_directory.as_mut()?,
+                    as_of,
+                    Some(&keys),
+                    |k, v, _| rows.push((*k, v.clone())),
+                );
+                Reply::Directory(rows)
+            }
+            Question::Partners(entity) => {
+                let mut convs = values_of(self.entity_conversations.as_mut()?, entity, as_of);
+                convs.sort_unstable();
+                let mut partners: HashMap<Id, u64> = HashMap::new();
+                for_each_at(
+                    self.memberships.as_mut()?,
+                    as_of,
+                    Some(&convs),
+                    |_, e, _| {
+                        if e != entity {
+                            *partners.entry(*e).or_default() += 1;
+                        }
+                    },
+                );
+                Reply::Partners(partners)
+            }
+            Question::Links(entity) => {
+                Reply::Links(values_of(self.relationship_links.as_mut()?, entity, as_of))
+            }
+            Question::Search(search) => {
+                let mut total = 0;
+                let mut best = Vec::new();
+                for_each_at(
+                    self.entity_directory.as_mut()?,
+                    as_of,
+                    None,
+                    |id, row, _| {
+                        if search
+                            .kind
+                            .as_ref()
+                            .is_some_and(|k| row.kind.as_ref() != Some(k))
+                        {
+                            return;
+                        }
+                        if let Some(class) = MatchClass::of(&search.query, row) {
+                            total += 1;
+                            best.push(Match {
+                                id: *id,
+                                row: row.clone(),
+                                class,
+                            });
+                        }
+                    },
+                );
+                rank_matches(&mut best, ids);
+                best.truncate(search.limit);
+                Reply::Matches { total, best }
+            }
+            Question::MemorySync => {
+                let mut nodes = Vec::new();
+                for_each_at(self.memory_nodes.as_mut()?, as_of, None, |node, row, _| {
+                    nodes.push((node.clone(), row.clone()))
+                });
+                Reply::MemorySync {
+                    nodes,
+                    memories: count_keys(self.memory_state.as_mut()?, as_of),
+                    memory_ids: count_keys(self.memory_ids.as_mut()?, as_of),
+                }
             }
         })
     }

@@ -17,10 +17,13 @@ use crate::entity_cooccurrence::{entity_cooccurrence, CooccurrenceTrace};
 use crate::entity_directory::{entity_directory, DirectoryTrace};
 use crate::facts::{Candidate, Fact, HoldsText, MessageFact};
 use crate::intern::{Id, Interner};
+use crate::knowledge::{self, EntityConversationsTrace, LinkTrace};
 use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
-use crate::memberships::memberships;
+use crate::memberships::{memberships, MembershipTrace};
 use crate::memory_state::{memory_state, MemoryTrace};
+use crate::memory_sync::{self, MemoryIdTrace, NodeTrace};
 use crate::provider_stats::{provider_stats, ProviderTrace};
+use crate::query::for_each_at;
 use crate::rows::{ViewName, ViewPart};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
@@ -96,6 +99,16 @@ pub struct ViewTraces {
     /// The distinct messages by conversation, each ascending by `seq`
     /// (context queries; present when the context state is kept).
     pub conversation_messages: Option<MessageTrace>,
+    /// Distinct (conversation, entity) memberships by conversation, and
+    /// this worker's memberships by entity (knowledge queries; present with
+    /// `entity_directory`).
+    pub memberships: Option<MembershipTrace>,
+    pub entity_conversations: Option<EntityConversationsTrace>,
+    /// Relationship rows by endpoint (present with `entity_directory`).
+    pub relationship_links: Option<LinkTrace>,
+    /// Memory sync figures (present with `memory_state`).
+    pub memory_nodes: Option<NodeTrace>,
+    pub memory_ids: Option<MemoryIdTrace>,
 }
 
 /// Distinct messages arranged by conversation.
@@ -189,6 +202,27 @@ pub fn build_views<'s>(
         )),
         _ => None,
     };
+    // The knowledge queries' indexes, with the directory they answer from.
+    let (memberships_trace, entity_conversations, relationship_links) =
+        match (&members, &relationship_rows) {
+            (Some(m), Some(r)) if directory => (
+                Some(probed(m.clone(), probe)),
+                Some(probed(knowledge::entity_conversations(m), probe)),
+                Some(probed(knowledge::relationship_links(r), probe)),
+            ),
+            _ => (None, None, None),
+        };
+    let memory_state = on(ViewName::MemoryState).then(|| memory_state(memory.clone()));
+    let (memory_nodes, memory_ids) = match &memory_state {
+        Some(state) => (
+            Some(probed(
+                memory_sync::memory_nodes(memory.clone(), state),
+                probe,
+            )),
+            Some(probed(memory_sync::memory_ids(memory), probe)),
+        ),
+        None => (None, None),
+    };
     ViewTraces {
         conversation_snapshots: on(ViewName::ConversationSnapshots).then(|| {
             keyed!(
@@ -213,13 +247,7 @@ pub fn build_views<'s>(
                 ViewPart::ProviderStats
             )
         }),
-        memory_state: on(ViewName::MemoryState).then(|| {
-            keyed!(
-                ViewName::MemoryState,
-                memory_state(memory),
-                ViewPart::Memory
-            )
-        }),
+        memory_state: memory_state.map(|m| keyed!(ViewName::MemoryState, m, ViewPart::Memory)),
         debate_stats: on(ViewName::DebateStats).then(|| {
             keyed!(
                 ViewName::DebateStats,
@@ -242,6 +270,11 @@ pub fn build_views<'s>(
                 probe,
             )
         }),
+        memberships: memberships_trace,
+        entity_conversations,
+        relationship_links,
+        memory_nodes,
+        memory_ids,
     }
 }
 
@@ -277,26 +310,10 @@ where
     K: ExchangeData,
     V: ExchangeData,
 {
-    let mut upper = Antichain::new();
-    trace.read_upper(&mut upper);
-    let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
-    let (mut cursor, storage) = cursor_list(batches);
     let mut out = Vec::new();
-    while let Some(key) = cursor.get_key(&storage) {
-        while let Some(val) = cursor.get_val(&storage) {
-            let mut count: Diff = 0;
-            cursor.map_times(&storage, |t, d| {
-                if *t <= as_of {
-                    count += *d;
-                }
-            });
-            if count > 0 {
-                out.push((key.clone(), val.clone()));
-            }
-            cursor.step_val(&storage);
-        }
-        cursor.step_key(&storage);
-    }
+    for_each_at(trace, as_of, None, |k, v, _| {
+        out.push((k.clone(), v.clone()))
+    });
     out
 }
 
@@ -367,6 +384,21 @@ macro_rules! each_trace {
             $body;
         }
         if let Some($t) = $self.conversation_messages.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.memberships.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.entity_conversations.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.relationship_links.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.memory_nodes.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.memory_ids.as_mut() {
             $body;
         }
     }};

@@ -179,6 +179,131 @@ def context_queries(rng, convs, skip):
     return out
 
 
+# --- knowledge ------------------------------------------------------------
+
+WHITE_SPACE = set("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {chr(c) for c in range(0x2000, 0x200B)}
+
+
+def trim(s):
+    """Trims Unicode White_Space (Python's strip() trims a different set)."""
+    start, end = 0, len(s)
+    while start < end and s[start] in WHITE_SPACE:
+        start += 1
+    while end > start and s[end - 1] in WHITE_SPACE:
+        end -= 1
+    return s[start:end]
+
+
+def related(views, entity, limit):
+    directory = views["entity_directory"]
+    me = directory[(entity,)]
+    rel = defaultdict(lambda: {"cooccurrence": 0, "relationships": []})
+    for (a, c), row in views["entity_cooccurrence"].items():
+        if a == entity:
+            rel[c]["cooccurrence"] = row["count"]
+        elif c == entity:
+            rel[a]["cooccurrence"] = row["count"]
+    for (src, dst, ty), row in views["relationships"].items():
+        if src == dst:
+            continue
+        if src == entity:
+            rel[dst]["relationships"].append({"rel_type": ty, "direction": "out", "weight": row["weight"]})
+        elif dst == entity:
+            rel[src]["relationships"].append({"rel_type": ty, "direction": "in", "weight": row["weight"]})
+    ranked = sorted(rel, key=lambda i: (-rel[i]["cooccurrence"], -len(rel[i]["relationships"]), b(i)))
+    out = []
+    for i in ranked[:limit]:
+        d = directory[(i,)]
+        out.append({"id": i, "name": d["name"], "kind": d["kind"], "cooccurrence": rel[i]["cooccurrence"],
+                    "relationships": sorted(rel[i]["relationships"], key=lambda r: (b(r["rel_type"]), r["direction"]))})
+    return {"entity_id": entity, "name": me["name"], "kind": me["kind"], "total": len(rel), "related": out}
+
+
+def search(views, query, kind, limit):
+    q = trim(query).lower()
+    found = []
+    for (i,), row in views["entity_directory"].items():
+        if kind is not None and row["kind"] != kind:
+            continue
+        fields = [i.lower()] + ([row["name"].lower()] if row["name"] is not None else [])
+        if any(q == f for f in fields):
+            cls = 0
+        elif any(f.startswith(q) for f in fields):
+            cls = 1
+        elif any(q in f for f in fields):
+            cls = 2
+        else:
+            continue
+        found.append((cls, -row["conversations"], b(i), row))
+    found.sort(key=lambda t: t[:3])
+    names = ("exact", "prefix", "substring")
+    return {"query": query, "total": len(found),
+            "results": [{"id": r["id"], "name": r["name"], "kind": r["kind"], "conversations": r["conversations"],
+                         "match": names[c]} for c, _, _, r in found[:limit]]}
+
+
+def knowledge_queries(rng, views, skip_entities):
+    directory = views["entity_directory"]
+    ids = sorted((i for (i,) in directory if i not in skip_entities), key=b)
+    out = []
+    # The entities with the most partners, and a random sample.
+    degree = defaultdict(int)
+    for (a, c) in views["entity_cooccurrence"]:
+        degree[a] += 1
+        degree[c] += 1
+    picks = sorted(ids, key=lambda i: -degree[i])[:5] + rng.sample(ids, min(len(ids), 60))
+    for i in picks:
+        limit = rng.choice([None, 1, 5, 20, 1000])
+        path = f"/v1/knowledge/related/{q(i)}" + ("" if limit is None else f"?limit={limit}")
+        out.append(("GET", path, None, 200, related(views, i, limit or 20)))
+    kinds = sorted({r["kind"] for r in directory.values() if r["kind"] is not None}, key=b)
+    for _ in range(60):
+        i = rng.choice(ids)
+        name = directory[(i,)]["name"] or i
+        roll = rng.random()
+        if roll < 0.2:
+            query = i
+        elif roll < 0.4:
+            query = name.upper()
+        elif roll < 0.6:
+            query = "  " + name[: rng.randint(1, len(name))] + "\u3000"
+        elif roll < 0.8:
+            start = rng.randint(0, max(0, len(i) - 2))
+            query = i[start:start + rng.randint(1, 4)]
+        else:
+            query = rng.choice(["ent", "-1", "ü", "Ω", "aka", "zzz-none"])
+        body = {"query": query}
+        if rng.random() < 0.3 and kinds:
+            body["kind"] = rng.choice(kinds)
+        if rng.random() < 0.5:
+            body["limit"] = rng.choice([1, 3, 20, 1000])
+        out.append(("POST", "/v1/knowledge/search", body, 200, search(views, query, body.get("kind"), body.get("limit", 20))))
+    return out
+
+
+# --- memory --------------------------------------------------------------
+
+def memory_status(events, views):
+    nodes = defaultdict(lambda: {"ops": 0, "max_lamport": 0, "last_ts": None, "winning": 0})
+    memory_ids, ops = set(), 0
+    for e in events:
+        if e["type"] != "memory":
+            continue
+        ops += 1
+        memory_ids.add(e["memory_id"])
+        n = nodes[e["node_id"]]
+        n["ops"] += 1
+        n["max_lamport"] = max(n["max_lamport"], e["lamport"])
+        n["last_ts"] = e["ts"] if n["last_ts"] is None else max(n["last_ts"], e["ts"])
+    for row in views["memory_state"].values():
+        nodes[row["version"][1]]["winning"] += 1
+    memories = len(views["memory_state"])
+    return {"memories": memories, "deleted": len(memory_ids) - memories, "ops": ops,
+            "nodes": [{"node_id": k, "ops": v["ops"], "max_lamport": v["max_lamport"], "last_ts": fmt_ms(v["last_ts"]),
+                       "winning": v["winning"]} for k, v in sorted(nodes.items(), key=lambda kv: b(kv[0]))],
+            "kafka": []}
+
+
 def error_queries():
     """Bad requests and unknown ids: (method, path, body, status, code)."""
     return [
@@ -199,6 +324,23 @@ def error_queries():
         ("GET", "/v1/context/stats/no-such-conversation", None, 404, "not_found"),
         ("GET", "/v1/context/stats/x?verbose=1", None, 400, "unknown_parameter"),
         ("GET", "/v1/context/replay", None, 405, "method_not_allowed"),
+        ("GET", "/v1/knowledge/related/no-such-entity", None, 404, "not_found"),
+        ("GET", "/v1/knowledge/related/no-such-entity?limit=0", None, 400, "bad_limit"),
+        ("GET", "/v1/knowledge/related/x?limit=1001", None, 400, "bad_limit"),
+        ("GET", "/v1/knowledge/related/x?limit=2.0", None, 400, "bad_limit"),
+        ("GET", "/v1/knowledge/related/x?depth=2", None, 400, "unknown_parameter"),
+        ("POST", "/v1/knowledge/search", {"query": "  \t\u3000 "}, 400, "bad_query"),
+        ("POST", "/v1/knowledge/search", {"query": "x" * 257}, 400, "bad_query"),
+        ("POST", "/v1/knowledge/search", {"query": 5}, 400, "bad_query"),
+        ("POST", "/v1/knowledge/search", {}, 400, "bad_query"),
+        ("POST", "/v1/knowledge/search", {"query": "ent", "kind": ["person"]}, 400, "bad_kind"),
+        ("POST", "/v1/knowledge/search", {"query": "ent", "limit": 0}, 400, "bad_limit"),
+        ("POST", "/v1/knowledge/search", {"query": "ent", "limit": 1e3}, 400, "bad_limit"),
+        ("POST", "/v1/knowledge/search", b"null", 400, "bad_body"),
+        ("POST", "/v1/memory/sync/force", {"timeout_ms": "soon"}, 400, "bad_timeout_ms"),
+        ("POST", "/v1/memory/sync/force", {"timeout_ms": -1}, 400, "bad_timeout_ms"),
+        ("GET", "/v1/memory/sync/status?node=a", None, 400, "unknown_parameter"),
+        ("GET", "/v1/memory/sync/force", None, 405, "method_not_allowed"),
     ]
 
 
@@ -206,12 +348,24 @@ def check(addr, events, conflicted, views):
     rng = random.Random(20261201)
     skip = {k[1] for k in conflicted if k[0] == "message"}
     convs = conversations(events)
+    queries = context_queries(rng, convs, skip)
+    if conflicted:
+        print(f"knowledge and memory checks skipped: {len(conflicted)} conflicted keys")
+    else:
+        queries += knowledge_queries(rng, views, set())
+        queries.append(("GET", "/v1/memory/sync/status", None, 200, memory_status(events, views)))
     failures, asked = 0, 0
-    for method, path, body, status, want in context_queries(rng, convs, skip):
+    for method, path, body, status, want in queries:
         asked += 1
         got_status, got = call(addr, method, path, body)
         ok = got_status == status and "as_of" in got and "positions" in got
         got = {k: v for k, v in got.items() if k not in ("as_of", "positions")}
+        if path == "/v1/memory/sync/status" and isinstance(got.get("kafka"), list) and got["kafka"]:
+            # Fed by Kafka: each memory-topic partition has its offsets; the rest must equal.
+            shape = {"topic", "partition", "consumed", "visible", "high_watermark"}
+            ok = ok and all(set(p) == shape and all(isinstance(p[k], int) for k in shape - {"topic"})
+                            for p in got["kafka"])
+            got["kafka"] = []
         if not ok or not close(got, want):
             failures += 1
             if failures <= 5:

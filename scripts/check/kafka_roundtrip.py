@@ -26,7 +26,7 @@ TOPICS = {
     "debate_round": ("helixagent.analytics.debates", "debate_id"),
 }
 VIEWS = ["conversation_snapshots", "entity_cooccurrence", "provider_stats",
-         "memory_state", "debate_stats", "entities", "relationships"]
+         "memory_state", "debate_stats", "entities", "relationships", "entity_directory"]
 
 
 def route(line):

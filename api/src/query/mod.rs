@@ -3,3 +3,4 @@
 //! server or an engine. Handlers parse, call these, and render.
 
 pub mod context;
+pub mod knowledge;

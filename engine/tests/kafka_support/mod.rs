@@ -15,6 +15,8 @@ use helixflow_types::topology::{KafkaTopics, Topology, VIEW_NAMES};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,4 +230,35 @@ pub fn assert_same_views(got: &BTreeMap<String, String>, want: &BTreeMap<String,
             );
         }
     }
+}
+
+/// The group's committed offset and the log end offset of every partition.
+pub fn committed_and_end(topics: &[&str], group: &str) -> Vec<(String, i32, i64, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut out = Vec::new();
+    for topic in topics {
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        for p in md.topics()[0].partitions() {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(topic, p.id());
+            let committed = consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .unwrap();
+            let c = match committed.elements()[0].offset() {
+                Offset::Offset(o) => o,
+                _ => -1,
+            };
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .unwrap();
+            out.push((topic.to_string(), p.id(), c, high));
+        }
+    }
+    out
 }

@@ -88,6 +88,7 @@ impl ConsumerThread {
         let mut next = vec![0i64; self.partitions.len()];
         let mut pending: Option<Pending> = None;
         let mut commits = Commits::new(self.partitions.len(), self.config.commit_interval);
+        let mut requests_served = self.status.commit_requests();
         while !(self.hooks.stopping)() {
             match consumer.poll(POLL) {
                 Some(Ok(message)) => {
@@ -127,7 +128,9 @@ impl ConsumerThread {
                 }
                 commits.sealed(closed, &next);
             }
-            if commits.due() {
+            let requests = self.status.commit_requests();
+            if commits.due() || requests != requests_served {
+                requests_served = requests;
                 self.commit(&consumer, &mut commits);
             }
         }

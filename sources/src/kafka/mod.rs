@@ -9,6 +9,7 @@
 //! | [`dead_letter`] | forwarding rejected messages to a dead-letter topic |
 //! | [`produce`] | `helixflow produce`: keyed, idempotent, rate-limited sends |
 //! | [`status`] | offsets, lag and broker state for the API and status line |
+//! | [`watermarks`] | high watermarks asked of the brokers now (the sync barrier) |
 //!
 //! # Progress and restart
 //!
@@ -28,10 +29,12 @@ mod consumer;
 mod dead_letter;
 pub mod produce;
 mod status;
+mod watermarks;
 
 pub use consumer::position_key;
 pub use dead_letter::DeadLetterProducer;
 pub use status::{KafkaStatus, PartitionState};
+pub use watermarks::WatermarkProbe;
 
 use crate::feed::{DeadLetter, EpochPolicy, RecordTopics, SourceHandle};
 use client::{consumer_config, StatusContext};

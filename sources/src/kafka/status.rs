@@ -47,6 +47,9 @@ pub struct KafkaStatus {
     pub(crate) dead_letter_failures: AtomicU64,
     /// Offset commits that failed (retried at the next interval).
     pub(crate) commit_failures: AtomicU64,
+    /// Raised by [`KafkaStatus::request_commit`]: each consumer thread commits
+    /// what the views absorbed as soon as it sees a new value.
+    commit_requests: AtomicU64,
 }
 
 impl KafkaStatus {
@@ -61,7 +64,19 @@ impl KafkaStatus {
             dead_lettered: AtomicU64::new(0),
             dead_letter_failures: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
+            commit_requests: AtomicU64::new(0),
         }
+    }
+
+    /// Asks every consumer thread to commit what the views have absorbed
+    /// now, without waiting for `commit_interval` (the sync barrier).
+    pub fn request_commit(&self) {
+        self.commit_requests.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The number of commit requests so far.
+    pub(crate) fn commit_requests(&self) -> u64 {
+        self.commit_requests.load(Ordering::Acquire)
     }
 
     fn with_partition(&self, topic: &str, partition: i32, f: impl FnOnce(&mut PartitionState)) {
