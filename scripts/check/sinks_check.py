@@ -92,50 +92,28 @@ def check_tables(view_dir, port):
     return failures
 
 
-def latest_mentions(events_file):
-    """id -> (name, kind) of its latest mention: greatest (ts, conversation_id,
-    seq) over every valid message copy; None where copies tie on that order
-    (the engine breaks the tie by a payload fingerprint this check does not
-    recompute)."""
-    best = {}
-    for line in Path(events_file).read_text().splitlines():
-        try:
-            e = decode(line)
-        except Reject:
-            continue
-        if e["type"] != "message":
-            continue
-        rank = (e["ts"], e["conversation_id"], e["seq"])
-        for i, name, kind in e["entities"]:
-            held = best.get(i)
-            if held is None or rank > held[0]:
-                best[i] = (rank, (name, kind))
-            elif rank == held[0] and held[1] != (name, kind):
-                best[i] = (rank, None)
-    return {i: v for i, (_, v) in best.items()}
-
-
-def check_graph(view_dir, uri, events_file=None):
+def check_graph(view_dir, uri):
+    """The graph against the view files: every entity_directory id is a node
+    named by its directory row (its entities row, else its latest mention);
+    entity rows' fields; edges."""
     failures = 0
-    mentions = latest_mentions(events_file) if events_file else {}
     entities = {r["entity_id"]: r for r in load(view_dir / "entities.jsonl")}
+    directory = {r["id"]: r for r in load(view_dir / "entity_directory.jsonl")}
     rels = load(view_dir / "relationships.jsonl")
     pairs = load(view_dir / "entity_cooccurrence.jsonl")
     with GraphDatabase.driver(uri, auth=None) as driver:
         nodes, _, _ = driver.execute_query("MATCH (e:Entity) RETURN e")
         got_nodes = {n["e"]["id"]: dict(n["e"]) for n in nodes}
-        want_ids = set(entities) | {r["source_id"] for r in rels} | {r["target_id"] for r in rels} \
-            | {p["a"] for p in pairs} | {p["b"] for p in pairs} | set(mentions)
+        want_ids = set(directory) | {p["a"] for p in pairs} | {p["b"] for p in pairs}
         wrong = []
-        for i, named in mentions.items():
+        for i, row in directory.items():
             node = got_nodes.get(i, {})
-            if named is not None and (node.get("mention_name"), node.get("mention_kind")) != named:
-                wrong.append(({"id": i, "mention": named}, node))
-            if i not in entities and named is not None \
-                    and (node.get("name"), node.get("kind")) != named:
-                wrong.append(({"id": i, "name/kind": named}, node))
+            if (node.get("name"), node.get("kind")) != (row["name"], row["kind"]):
+                wrong.append(({"id": i, "name": row["name"], "kind": row["kind"]}, node))
+            if i not in entities and set(node) - {"id", "name", "kind"}:
+                wrong.append(({"id": i, "fields": "id, name, kind only"}, node))
         for i, row in entities.items():
-            node = {k: v for k, v in got_nodes.get(i, {}).items() if not k.startswith("mention_")}
+            node = got_nodes.get(i, {})
             expect = {"id": i, "name": row["name"], "kind": row["kind"], "ts": row["ts"],
                       "event_id": row["event_id"]}
             if "properties" in row:
@@ -151,8 +129,9 @@ def check_graph(view_dir, uri, events_file=None):
             print(f"neo4j Entity nodes: {len(got_nodes)}, expected {len(want_ids)}; "
                   f"first wrong entity: {wrong[:1]}", file=sys.stderr)
         else:
-            print(f"neo4j Entity nodes: {len(got_nodes)} = entities and every id mentioned"
-                  + (f" ({len(mentions)} named by their latest mention)" if mentions else ""))
+            named = sum(1 for r in directory.values() if r["name"] is not None and r["id"] not in entities)
+            print(f"neo4j Entity nodes: {len(got_nodes)} = the entity_directory ids, named by it "
+                  f"({len(entities)} by their entities row, {named} by their latest mention)")
         edges, _, _ = driver.execute_query(
             "MATCH (a:Entity)-[r:RELATES]->(b:Entity) RETURN a.id AS s, b.id AS t, r "
             "ORDER BY s, t, r.rel_type")
@@ -312,7 +291,7 @@ def check_rollups(view_dir, port):
 def main():
     view_dir, port, uri = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     events_file = sys.argv[4] if len(sys.argv) > 4 else None
-    failures = check_tables(view_dir, port) + check_graph(view_dir, uri, events_file)
+    failures = check_tables(view_dir, port) + check_graph(view_dir, uri)
     if events_file:
         failures += check_raw(sys.argv[4], port) + check_rollups(view_dir, port)
     if failures:

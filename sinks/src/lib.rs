@@ -7,12 +7,10 @@
 //! | [`queue`] | the row-bounded hand-off of change messages from the workers to a runner |
 //! | [`runner`] | the thread that batches, writes, retries and reports a database sink |
 //! | [`clickhouse`] | view tables in ClickHouse |
-//! | [`mentions`] | names of entities known only from message mentions (for the graph) |
 //! | [`neo4j`] | the knowledge graph in Neo4j |
 
 pub mod clickhouse;
 pub mod files;
-pub mod mentions;
 pub mod neo4j;
 pub mod pending;
 pub mod queue;

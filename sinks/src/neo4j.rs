@@ -1,10 +1,11 @@
 //! The Neo4j sink: the knowledge graph over Bolt.
 //!
 //! - `(:Entity {id, name, kind, properties, conversation_id, ts, event_id})`
-//!   from the `entities` view; an entity only mentioned (in a message, or
-//!   as an endpoint of a relationship or a co-occurring pair) is an
-//!   `(:Entity {id})` node, with the `name` and `kind` of its latest
-//!   message mention if it has one (see [`crate::mentions`]).
+//!   from the `entities` view; every node's `name` and `kind` come from
+//!   its `entity_directory` row (its `entities` row, else its latest
+//!   mention: the one rule the API's directory also serves), so an entity
+//!   only mentioned, or only an endpoint, is `(:Entity {id, name, kind})`
+//!   (`name` and `kind` absent when nothing names it).
 //! - `(a)-[:RELATES {rel_type, weight, conversation_id, ts, event_id}]->(b)`
 //!   per `relationships` row (one edge per source, target and rel_type).
 //! - `(a)-[:CO_OCCURS {count}]->(b)` per `entity_cooccurrence` pair, `a < b`.
@@ -14,7 +15,6 @@
 //! A pair that disappears from the view loses its edge. A uniqueness
 //! constraint on `Entity.id` is created at start.
 
-use crate::mentions::Mentions;
 use crate::pending::{Batch, IdNames, Op};
 use crate::runner::{SinkError, SinkWriter};
 use helixflow_operators::intern::Id;
@@ -50,18 +50,18 @@ const DELETE_PAIRS: &str = "UNWIND $rows AS row \
      MATCH (:Entity {id: row.a})-[r:CO_OCCURS]->(:Entity {id: row.b}) \
      DELETE r";
 /// Entity rows only ever change (the view keeps the latest update of an
-/// id); should one disappear, its node keeps its id and loses the fields.
+/// id); should one disappear, its node keeps its id and loses the fields
+/// (its name and kind then follow its directory row).
 const DELETE_ENTITIES: &str = "UNWIND $rows AS row \
      MATCH (e:Entity {id: row.entity_id}) \
-     REMOVE e.properties, e.conversation_id, e.ts, e.event_id \
-     SET e.name = e.mention_name, e.kind = e.mention_kind";
-/// A mention names a node only while no `entity` event does (`event_id`
-/// is set only from the `entities` view).
-const UPSERT_MENTIONS: &str = "UNWIND $rows AS row \
+     REMOVE e.properties, e.conversation_id, e.ts, e.event_id";
+/// The directory names the node (a `null` name or kind removes it).
+const UPSERT_DIRECTORY: &str = "UNWIND $rows AS row \
      MERGE (e:Entity {id: row.id}) \
-     SET e.mention_name = row.name, e.mention_kind = row.kind, \
-         e.name = CASE WHEN e.event_id IS NULL THEN row.name ELSE e.name END, \
-         e.kind = CASE WHEN e.event_id IS NULL THEN row.kind ELSE e.kind END";
+     SET e.name = row.name, e.kind = row.kind";
+const DELETE_DIRECTORY: &str = "UNWIND $rows AS row \
+     MATCH (e:Entity {id: row.id}) \
+     REMOVE e.name, e.kind";
 
 /// Rows per `UNWIND` statement.
 const STATEMENT_ROWS: usize = 25_000;
@@ -73,8 +73,6 @@ pub struct Neo4jWriter {
     password: String,
     graph: Option<Graph>,
     names: Arc<dyn IdNames>,
-    /// Latest mention per entity id, when the sink names entities from mentions.
-    mentions: Option<Mentions>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -97,7 +95,6 @@ impl Neo4jWriter {
             password: std::env::var(&config.password_env).unwrap_or_default(),
             graph: None,
             names,
-            mentions: config.mention_names.then(Mentions::default),
             runtime,
         })
     }
@@ -153,6 +150,11 @@ fn bolt_row(item: &ViewItem, names: &dyn IdNames) -> Option<BoltType> {
             put("ts", format_millis(r.ts).into());
             put("event_id", r.event_id.as_str().into());
         }
+        ViewItem::Directory(id, row) => {
+            put("id", name(*id));
+            put("name", optional(row.name.as_deref().map(BoltType::from)));
+            put("kind", optional(row.kind.as_deref().map(BoltType::from)));
+        }
         ViewItem::Pair((a, b), count) => {
             let (a, b) = (names.name(*a), names.name(*b));
             let (a, b) = if a.as_bytes() <= b.as_bytes() {
@@ -178,6 +180,8 @@ fn statement(view: ViewName, op: Op) -> Option<&'static str> {
         (ViewName::Relationships, Op::Delete) => DELETE_RELATIONSHIPS,
         (ViewName::EntityCooccurrence, Op::Upsert) => UPSERT_PAIRS,
         (ViewName::EntityCooccurrence, Op::Delete) => DELETE_PAIRS,
+        (ViewName::EntityDirectory, Op::Upsert) => UPSERT_DIRECTORY,
+        (ViewName::EntityDirectory, Op::Delete) => DELETE_DIRECTORY,
         _ => return None,
     })
 }
@@ -194,7 +198,8 @@ impl SinkWriter for Neo4jWriter {
         let graph = self.graph()?;
         let names = &*self.names;
         // Entities first (so their nodes exist with fields), then the names
-        // mentions give, then edges; deletes before upserts of the same view.
+        // the directory gives, then edges; deletes before upserts of the
+        // same view.
         let view_statements = |view: ViewName, op: Op| {
             let rows: Vec<BoltType> = batch
                 .changes
@@ -207,23 +212,11 @@ impl SinkWriter for Neo4jWriter {
         let mut statements: Vec<(String, &str, Vec<BoltType>)> = Vec::new();
         statements.extend(view_statements(ViewName::Entities, Op::Delete));
         statements.extend(view_statements(ViewName::Entities, Op::Upsert));
-        let mentioned = self
-            .mentions
-            .as_ref()
-            .map(|m| m.changes(&batch.raw))
-            .unwrap_or_default();
-        let mention_rows = mentioned
-            .iter()
-            .map(|(id, (_, name, kind))| {
-                let mut m = BoltMap::new();
-                m.put(BoltString::from("id"), id.as_str().into());
-                m.put(BoltString::from("name"), name.as_str().into());
-                m.put(BoltString::from("kind"), kind.as_str().into());
-                BoltType::Map(m)
-            })
-            .collect();
-        statements.push(("entity mentions".into(), UPSERT_MENTIONS, mention_rows));
-        for view in [ViewName::Relationships, ViewName::EntityCooccurrence] {
+        for view in [
+            ViewName::EntityDirectory,
+            ViewName::Relationships,
+            ViewName::EntityCooccurrence,
+        ] {
             statements.extend(view_statements(view, Op::Delete));
             statements.extend(view_statements(view, Op::Upsert));
         }
@@ -245,11 +238,9 @@ impl SinkWriter for Neo4jWriter {
                 .await
                 .map_err(|e| SinkError::new("committing the transaction", e))
         });
-        match (&result, self.mentions.as_mut()) {
-            (Ok(()), Some(m)) => m.written(mentioned),
-            (Ok(()), None) => {}
+        if result.is_err() {
             // Reconnect on the next attempt: the connection may be the problem.
-            (Err(_), _) => self.graph = None,
+            self.graph = None;
         }
         result
     }

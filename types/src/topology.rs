@@ -255,14 +255,11 @@ impl SinkConfig {
     }
 
     /// The kinds of raw events this sink takes from ingest: a ClickHouse
-    /// sink's `raw_events`, and `message` for a Neo4j sink that names
-    /// entities from mentions.
+    /// sink's `raw_events` (the others take views only).
     pub fn raw_kinds(&self) -> Vec<EventKind> {
         match self {
-            SinkConfig::Files(_) => Vec::new(),
             SinkConfig::ClickHouse(c) => c.raw_kinds(),
-            SinkConfig::Neo4j(c) if c.mention_names => vec![EventKind::Message],
-            SinkConfig::Neo4j(_) => Vec::new(),
+            SinkConfig::Files(_) | SinkConfig::Neo4j(_) => Vec::new(),
         }
     }
 
@@ -571,10 +568,7 @@ fn check_raw_has_views(field: &str, sink: &SinkConfig) -> Result<(), FieldError>
     if sink.raw_kinds().is_empty() || !sink.views_field().is_empty() {
         return Ok(());
     }
-    let (option, off) = match sink {
-        SinkConfig::Neo4j(_) => ("mention_names", "false"),
-        _ => ("raw_events", "[]"),
-    };
+    let (option, off) = ("raw_events", "[]");
     Err((
         format!("{field}.{option}"),
         format!(
@@ -759,11 +753,9 @@ mod tests {
                 "{MIN}[[sinks]]\nname = \"g\"\nkind = \"neo4j\"\nuri = \"bolt://h:7687\"\n{extra}"
             ))
         };
-        let err = neo4j("views = []\n").unwrap_err().to_string();
-        assert!(
-            err.contains("mention_names") && err.contains("fix:"),
-            "{err}"
-        );
-        assert!(neo4j("views = []\nmention_names = false\n").is_ok());
+        // The graph takes no raw events: names come from entity_directory.
+        assert!(neo4j("views = []\n").is_ok());
+        let err = neo4j("mention_names = true\n").unwrap_err().to_string();
+        assert!(err.contains("mention_names"), "{err}");
     }
 }

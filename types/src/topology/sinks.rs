@@ -195,17 +195,20 @@ pub struct Neo4jSinkConfig {
     /// server with authentication off).
     #[serde(default = "default_neo4j_password_env")]
     pub password_env: String,
-    /// Give entities known only from message mentions the `name` and `kind`
-    /// of their latest mention (the sink then takes the raw `message` events).
-    #[serde(default = "yes")]
-    pub mention_names: bool,
     /// Batching, retries and the backlog bound (`[sinks.batching]`).
     #[serde(default)]
     pub batching: SinkBatching,
 }
 
 /// The views a Neo4j sink can write.
-pub const GRAPH_VIEWS: [&str; 3] = ["entities", "relationships", "entity_cooccurrence"];
+/// `entity_directory` names every node (its `entities` row, else its
+/// latest mention).
+pub const GRAPH_VIEWS: [&str; 4] = [
+    "entities",
+    "relationships",
+    "entity_cooccurrence",
+    "entity_directory",
+];
 /// The views a ClickHouse sink can write.
 pub const TABLE_VIEWS: [&str; 4] = [
     "conversation_snapshots",
