@@ -19,6 +19,9 @@
 //! Needs a broker: `scripts/services/kafka.sh start`. Run:
 //! `cargo run --release -p helixflow-benches --bin kafka-bench -- --events 1000000`
 
+#[path = "support_topics.rs"]
+mod support_topics;
+
 use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -30,8 +33,7 @@ use helixflow_sources::kafka::produce::{route, Compression, EventProducer, Produ
 use helixflow_sources::kafka::KafkaStatus;
 use helixflow_types::event::EventKind;
 use helixflow_types::topology::{KafkaTopics, Topology};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -40,6 +42,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support_topics::fresh_topics;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -88,34 +91,6 @@ struct Args {
     /// Where to write the figures as JSON.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-}
-
-fn fresh_topics(brokers: &str, tag: &str) -> anyhow::Result<KafkaTopics> {
-    let base = format!(
-        "bench-{tag}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    );
-    let t = KafkaTopics::prefixed(&base);
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let new: Vec<NewTopic<'_>> = t
-        .by_kind()
-        .iter()
-        .map(|(k, n)| {
-            let parts = if *k == EventKind::Message { 4 } else { 2 };
-            NewTopic::new(n, parts, TopicReplication::Fixed(1))
-        })
-        .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    for r in rt.block_on(admin.create_topics(&new, &AdminOptions::new()))? {
-        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-    }
-    Ok(t)
 }
 
 fn topology(args: &Args, topics: &KafkaTopics) -> anyhow::Result<Topology> {

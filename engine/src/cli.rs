@@ -60,6 +60,10 @@ enum Command {
         /// Also write the run's figures (time, events/s, peak RSS) as JSON here.
         #[arg(long)]
         stats: Option<PathBuf>,
+        /// Do not keep the context state (message texts, messages arranged by
+        /// conversation): the view files are the same, the memory less.
+        #[arg(long)]
+        no_context: bool,
         /// JSONL files (`-` for standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -181,6 +185,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             epoch_lines,
             quiet,
             stats,
+            no_context,
             files,
         } => {
             anyhow::ensure!(workers > 0, "-w must be at least 1");
@@ -190,6 +195,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 workers,
                 epoch_lines: epoch_lines.max(1),
                 progress: !quiet && std::io::stderr().is_terminal(),
+                context: !no_context,
             })?;
             eprintln!(
                 "replayed {} lines in {:.2}s ({:.0} lines/s; views complete after {:.2}s, files written in {:.2}s): {} valid, {} rejected, {} duplicates; views in {}",

@@ -28,6 +28,9 @@ pub struct ReplaySpec {
     pub epoch_lines: u64,
     /// Show a progress bar.
     pub progress: bool,
+    /// Keep the context state (message texts, messages by conversation), as
+    /// `run` does by default; replay's files do not need it.
+    pub context: bool,
 }
 
 /// What a replay did.
@@ -43,6 +46,9 @@ pub struct ReplaySummary {
     pub seconds: f64,
     /// Peak resident memory of the process, if the OS says (Linux).
     pub peak_rss_bytes: Option<u64>,
+    /// Message texts kept for context replay, and their bytes.
+    pub context_texts: u64,
+    pub context_text_bytes: u64,
 }
 
 impl ReplaySummary {
@@ -57,6 +63,8 @@ impl ReplaySummary {
             "seconds": self.seconds,
             "lines_per_second": self.lines as f64 / self.seconds.max(1e-9),
             "peak_rss_bytes": self.peak_rss_bytes,
+            "context_texts": self.context_texts,
+            "context_text_bytes": self.context_text_bytes,
         })
     }
 }
@@ -96,7 +104,11 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     let rejects = RejectLog::with_echo(move |line| echo_bar.suspend(|| eprintln!("{line}")));
     let mut engine = Engine::start(EngineSpec {
         workers: spec.workers,
-        views: ViewSet::all(),
+        views: if spec.context {
+            ViewSet::all()
+        } else {
+            ViewSet::all().without_context()
+        },
         sources: vec![SourceConfig::File(FileSourceConfig {
             name: "replay".into(),
             paths: spec.files.clone(),
@@ -144,6 +156,8 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     let valid = shared.valid.load(Ordering::Relaxed);
     let duplicates = shared.duplicates();
     let ids = shared.ids.clone();
+    let (context_texts, context_text_bytes) =
+        (shared.texts.len() as u64, shared.texts.text_bytes());
     drop(shared);
     engine.shutdown().map_err(anyhow::Error::msg)?;
     std::thread::scope(|scope| {
@@ -175,5 +189,7 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
         compute_seconds,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
+        context_texts,
+        context_text_bytes,
     })
 }

@@ -34,6 +34,7 @@ fn api_serves_consistent_views_pages_and_errors() {
         workers: 1,
         epoch_lines: 1_000_000,
         progress: false,
+        context: true,
     })
     .unwrap();
 
@@ -195,6 +196,81 @@ fn api_serves_consistent_views_pages_and_errors() {
     );
     let r = get(addr, "/v1/context/replay");
     assert_eq!(r.status, 405);
+
+    // Knowledge and memory over the socket: answers and every error code.
+    let related = get(addr, &format!("/v1/knowledge/related/{}", enc("Zoë"))).json();
+    let partners: Vec<&str> = related["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        partners.contains(&"zed") && partners.contains(&"Åsa"),
+        "{related}"
+    );
+    let found = post(addr, "/v1/knowledge/search", r#"{"query": " ZOË "}"#).json();
+    assert_eq!(found["results"][0]["id"], "Zoë", "{found}");
+    assert_eq!(found["results"][0]["match"], "exact");
+    assert_eq!(found["query"], " ZOË ", "the query echoed as sent");
+    let status = get(addr, "/v1/memory/sync/status").json();
+    assert!(status["ops"].as_u64().unwrap() > 0 && status["kafka"] == serde_json::json!([]));
+    for (method, target, body, status, code) in [
+        ("GET", "/v1/knowledge/related/nobody", "", 404, "not_found"),
+        (
+            "GET",
+            "/v1/knowledge/related/nobody?limit=0",
+            "",
+            400,
+            "bad_limit",
+        ),
+        (
+            "GET",
+            "/v1/knowledge/related/x?depth=1",
+            "",
+            400,
+            "unknown_parameter",
+        ),
+        (
+            "POST",
+            "/v1/knowledge/search",
+            r#"{"query": "\t "}"#,
+            400,
+            "bad_query",
+        ),
+        (
+            "POST",
+            "/v1/knowledge/search",
+            r#"{"query": "a", "kind": 1}"#,
+            400,
+            "bad_kind",
+        ),
+        (
+            "POST",
+            "/v1/knowledge/search",
+            r#"{"query": "a", "limit": 1001}"#,
+            400,
+            "bad_limit",
+        ),
+        (
+            "POST",
+            "/v1/memory/sync/force",
+            r#"{"timeout_ms": 1.5}"#,
+            400,
+            "bad_timeout_ms",
+        ),
+        (
+            "GET",
+            "/v1/memory/sync/status?x=1",
+            "",
+            400,
+            "unknown_parameter",
+        ),
+    ] {
+        let r = common::http::request(addr, method, target, body.as_bytes());
+        assert_eq!(r.status, status, "{target} {body}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], code, "{target} {body}");
+    }
 
     let health = get(addr, "/v1/health");
     assert_eq!(health.status, 200);

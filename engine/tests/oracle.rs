@@ -45,6 +45,7 @@ fn run_replay(
         workers,
         epoch_lines,
         progress: false,
+        context: true,
     })
     .unwrap();
     let mut files = BTreeMap::new();
