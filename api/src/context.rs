@@ -12,13 +12,15 @@ use crate::query::context::{
 use crate::reader::{ReadError, ReadSession, ViewReader};
 use crate::{answer, blocking, Reader};
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{header, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use helixflow_operators::facts::MessageFact;
 use helixflow_operators::query::{Question, Reply};
 use helixflow_types::event::Role;
 use helixflow_types::timestamp::format_millis;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -29,11 +31,7 @@ pub fn routes() -> Router<Reader> {
         .route("/v1/context/stats/{conversation_id}", get(stats))
 }
 
-async fn replay(
-    State(reader): State<Reader>,
-    uri: Uri,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
+async fn replay(State(reader): State<Reader>, uri: Uri, body: JsonObject) -> ApiResult<Response> {
     Params::parse(uri.query(), &[])?;
     let body = body.required()?;
     let conversation = body.required_string("conversation_id")?.to_owned();
@@ -56,41 +54,91 @@ async fn replay(
         let messages = resolve(reader.as_ref(), &facts);
         let selected = select(&messages, &request);
         let stats = selection_stats(&messages, &selected);
-        let rows: Vec<Value> = selected
+        let messages: Vec<MessageOut<'_>> = selected
             .indexes
             .iter()
             .map(|i| {
                 let m = &messages[*i];
-                json!({"seq": m.seq, "role": m.role.name(), "content": m.content,
-                       "tokens": m.tokens, "ts": format_millis(m.ts), "entities": m.entities})
+                MessageOut {
+                    seq: m.seq,
+                    role: m.role.name(),
+                    content: m.content,
+                    tokens: m.tokens,
+                    ts: format_millis(m.ts),
+                    entities: &m.entities,
+                }
             })
             .collect();
-        Ok(answer(
-            session.as_ref(),
-            json!({
-                "conversation_id": conversation,
-                "strategy": request.strategy.name(),
-                "messages": rows,
-                "stats": {
-                    "selected_messages": stats.selected_messages,
-                    "total_messages": stats.total_messages,
-                    "selected_tokens": stats.selected_tokens,
-                    "total_tokens": stats.total_tokens,
-                    "compression_ratio": stats.compression_ratio,
-                    "entity_coverage": stats.entity_coverage,
-                    "focus_entities": selected.focus,
-                },
-                "omitted": {
-                    "messages": stats.total_messages - stats.selected_messages,
-                    "tokens": stats.total_tokens - stats.selected_tokens,
-                    "entities": stats.omitted_entities,
-                },
-            }),
-        ))
+        let positions = session.positions();
+        // Serialized straight from borrowed rows: a 10,000-message answer
+        // copies no text into an intermediate JSON tree.
+        let body = serde_json::to_vec(&ReplayOut {
+            conversation_id: &conversation,
+            strategy: request.strategy.name(),
+            messages,
+            stats: StatsOut {
+                selected_messages: stats.selected_messages,
+                total_messages: stats.total_messages,
+                selected_tokens: stats.selected_tokens,
+                total_tokens: stats.total_tokens,
+                compression_ratio: stats.compression_ratio,
+                entity_coverage: stats.entity_coverage,
+                focus_entities: &selected.focus,
+            },
+            omitted: OmittedOut {
+                messages: stats.total_messages - stats.selected_messages,
+                tokens: stats.total_tokens - stats.selected_tokens,
+                entities: &stats.omitted_entities,
+            },
+            as_of: session.as_of(),
+            positions: &positions,
+        })
+        .map_err(|e| ApiError::new(500, "internal", format!("rendering the replay: {e}")))?;
+        Ok(body)
     })
     .await?;
     crate::metrics::context_replay(strategy.name(), started.elapsed());
-    Ok(Json(answer))
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
+}
+
+/// The replay answer, as api.md names its members.
+#[derive(Serialize)]
+struct ReplayOut<'a> {
+    conversation_id: &'a str,
+    strategy: &'static str,
+    messages: Vec<MessageOut<'a>>,
+    stats: StatsOut<'a>,
+    omitted: OmittedOut<'a>,
+    as_of: u64,
+    positions: &'a Value,
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    seq: u64,
+    role: &'static str,
+    content: &'a str,
+    tokens: u32,
+    ts: String,
+    entities: &'a [&'a str],
+}
+
+#[derive(Serialize)]
+struct StatsOut<'a> {
+    selected_messages: u64,
+    total_messages: u64,
+    selected_tokens: u64,
+    total_tokens: u64,
+    compression_ratio: f64,
+    entity_coverage: f64,
+    focus_entities: &'a [String],
+}
+
+#[derive(Serialize)]
+struct OmittedOut<'a> {
+    messages: u64,
+    tokens: u64,
+    entities: &'a [String],
 }
 
 async fn stats(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Value>> {

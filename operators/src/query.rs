@@ -306,32 +306,42 @@ impl ViewTraces {
                 Reply::Links(values_of(self.relationship_links.as_mut()?, entity, as_of))
             }
             Question::Search(search) => {
-                let mut total = 0;
-                let mut best = Vec::new();
-                for_each_at(
-                    self.entity_directory.as_mut()?,
-                    as_of,
-                    None,
-                    |id, row, _| {
-                        if search
-                            .kind
-                            .as_ref()
-                            .is_some_and(|k| row.kind.as_ref() != Some(k))
-                        {
-                            return;
-                        }
-                        if let Some(class) = MatchClass::of(&search.query, row) {
-                            total += 1;
-                            best.push(Match {
-                                id: *id,
-                                row: row.clone(),
-                                class,
-                            });
-                        }
-                    },
-                );
+                let directory = self.entity_directory.as_mut()?;
+                // One pass keeps only (class, conversations, id) of each
+                // match; the best `limit` are ranked, then their rows read.
+                let mut found: Vec<(MatchClass, u64, Id)> = Vec::new();
+                for_each_at(directory, as_of, None, |id, row, _| {
+                    let kind_ok = search
+                        .kind
+                        .as_ref()
+                        .is_none_or(|k| row.kind.as_ref() == Some(k));
+                    if let Some(class) = MatchClass::of(&search.query, row).filter(|_| kind_ok) {
+                        found.push((class, row.conversations, *id));
+                    }
+                });
+                let total = found.len() as u64;
+                let order = |a: &(MatchClass, u64, Id), b: &(MatchClass, u64, Id)| {
+                    a.0.cmp(&b.0)
+                        .then(b.1.cmp(&a.1))
+                        .then_with(|| ids.resolve(a.2).as_bytes().cmp(ids.resolve(b.2).as_bytes()))
+                };
+                if found.len() > search.limit {
+                    found.select_nth_unstable_by(search.limit, order);
+                    found.truncate(search.limit);
+                }
+                let mut keys: Vec<Id> = found.iter().map(|f| f.2).collect();
+                keys.sort_unstable();
+                let mut rows = HashMap::new();
+                for_each_at(directory, as_of, Some(&keys), |id, row, _| {
+                    rows.insert(*id, row.clone());
+                });
+                let mut best: Vec<Match> = found
+                    .into_iter()
+                    .filter_map(|(class, _, id)| {
+                        rows.remove(&id).map(|row| Match { id, row, class })
+                    })
+                    .collect();
                 rank_matches(&mut best, ids);
-                best.truncate(search.limit);
                 Reply::Matches { total, best }
             }
             Question::MemorySync => {
