@@ -56,8 +56,8 @@ async fn related_entities(State(reader): State<Reader>, uri: Uri) -> ApiResult<J
                 let row = names.get(&r.id);
                 json!({
                     "id": ids.resolve(r.id),
-                    "name": row.and_then(|d| d.name.as_deref()),
-                    "kind": row.and_then(|d| d.kind.as_deref()),
+                    "name": row.and_then(|d| d.name).map(|n| ids.resolve(n)),
+                    "kind": row.and_then(|d| d.kind).map(|k| ids.resolve(k)),
                     "cooccurrence": r.cooccurrence,
                     "relationships": r.relationships.iter()
                         .map(|x| json!({"rel_type": x.rel_type, "direction": x.direction, "weight": x.weight}))
@@ -67,7 +67,8 @@ async fn related_entities(State(reader): State<Reader>, uri: Uri) -> ApiResult<J
             .collect();
         Ok(Json(answer(
             session.as_ref(),
-            json!({"entity_id": entity, "name": me.name, "kind": me.kind, "total": total, "related": rows}),
+            json!({"entity_id": entity, "name": me.name.map(|n| ids.resolve(n)),
+                   "kind": me.kind.map(|k| ids.resolve(k)), "total": total, "related": rows}),
         )))
     })
     .await
@@ -100,7 +101,9 @@ async fn search(
         let results: Vec<Value> = best
             .iter()
             .map(|m| {
-                json!({"id": reader.ids().resolve(m.id), "name": m.row.name, "kind": m.row.kind,
+                let ids = reader.ids();
+                json!({"id": ids.resolve(m.id), "name": m.row.name.map(|n| ids.resolve(n)),
+                       "kind": m.row.kind.map(|k| ids.resolve(k)),
                        "conversations": m.row.conversations, "match": m.class.name()})
             })
             .collect();

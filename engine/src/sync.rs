@@ -71,6 +71,10 @@ pub fn sync(
     let started = Instant::now();
     let ends = ends(shared, sources, kafka, timeout)?;
     let mut visible_at: Option<Time> = None;
+    // Commit requests at most this often: each is a synchronous commit in
+    // every consumer thread, which a request per poll would flood.
+    let request_every = Duration::from_millis(20);
+    let mut requested: Option<Instant> = None;
     loop {
         let (readable, closed) = shared.complete();
         let positions = shared.feed.positions_at(readable);
@@ -93,7 +97,10 @@ pub fn sync(
                     ))
                 } else {
                     let uncommitted = ends.iter().find_map(|e| not_committed(e, kafka));
-                    if uncommitted.is_some() {
+                    if uncommitted.is_some()
+                        && requested.is_none_or(|at| at.elapsed() >= request_every)
+                    {
+                        requested = Some(Instant::now());
                         for k in kafka {
                             k.status.request_commit();
                         }

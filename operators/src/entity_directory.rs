@@ -42,18 +42,20 @@ pub enum DirectoryItem {
     },
 }
 
-/// A row of `entity_directory` (the key is the entity id).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A row of `entity_directory` (the key is the entity id). Strings are
+/// interned: the row changes with every mention of its id, and a row of
+/// `Copy` fields is cheap to retract, insert and merge in the arrangement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DirectoryRow {
-    pub name: Option<String>,
-    pub kind: Option<String>,
+    pub name: Option<Id>,
+    pub kind: Option<Id>,
     pub conversations: u64,
     pub mentions: u64,
     pub relationships: u64,
     /// `name` in lower case (Unicode's default full mapping), for search.
-    pub name_lower: Option<String>,
+    pub name_lower: Option<Id>,
     /// The id in lower case, for search.
-    pub id_lower: String,
+    pub id_lower: Id,
 }
 
 /// The arranged view.
@@ -103,42 +105,52 @@ pub fn entity_directory<'s>(
         .concat(named)
         .concat(endpoints);
     reduce_view_core(items, "entity_directory", move |id, items, rows| {
-        rows.push((directory_row(ids.resolve(*id), items, &ids), 1));
+        if let Some(row) = directory_row(*id, items, &ids) {
+            rows.push((row, 1));
+        }
     })
 }
 
-fn directory_row(id: &str, items: &BTreeMap<DirectoryItem, Diff>, ids: &Interner) -> DirectoryRow {
+/// The row of `id` (`None` only when the identifier table is full).
+fn directory_row(
+    id: Id,
+    items: &BTreeMap<DirectoryItem, Diff>,
+    ids: &Interner,
+) -> Option<DirectoryRow> {
     let count = |item: &DirectoryItem| {
         items
             .get(item)
             .map_or(0, |d| u64::try_from(*d).unwrap_or(0))
     };
     let named = match items.first_key_value() {
-        Some((DirectoryItem::Entity { name, kind }, _)) => Some((name.clone(), kind.clone())),
+        Some((DirectoryItem::Entity { name, kind }, _)) => {
+            Some((ids.intern(name).ok()?, ids.intern(kind).ok()?))
+        }
         _ => None,
     };
     let (name, kind) = match named.or_else(|| latest_mention(items, ids)) {
         Some((name, kind)) => (Some(name), Some(kind)),
         None => (None, None),
     };
-    DirectoryRow {
-        name_lower: name.as_deref().map(str::to_lowercase),
-        id_lower: id.to_lowercase(),
+    let lower = |s: Id| ids.intern(&ids.resolve(s).to_lowercase()).ok();
+    Some(DirectoryRow {
+        name_lower: match name {
+            Some(n) => Some(lower(n)?),
+            None => None,
+        },
+        id_lower: lower(id)?,
         name,
         kind,
         conversations: count(&DirectoryItem::InConversation),
         mentions: count(&DirectoryItem::Mentioned),
         relationships: count(&DirectoryItem::Related),
-    }
+    })
 }
 
 /// The name and kind of the latest mention: greatest (`ts`,
 /// `conversation_id`, `seq`), strings in UTF-8 byte order. Mentions sort by
 /// `ts` first, so only those with the greatest `ts` are read.
-fn latest_mention(
-    items: &BTreeMap<DirectoryItem, Diff>,
-    ids: &Interner,
-) -> Option<(String, String)> {
+fn latest_mention(items: &BTreeMap<DirectoryItem, Diff>, ids: &Interner) -> Option<(Id, Id)> {
     let mut best: Option<(&str, u64, Id, Id)> = None;
     let mut latest_ts = None;
     for (item, _) in items.iter().rev() {
@@ -161,7 +173,7 @@ fn latest_mention(
             best = Some(candidate);
         }
     }
-    best.map(|(_, _, name, kind)| (ids.resolve(name).to_owned(), ids.resolve(kind).to_owned()))
+    best.map(|(_, _, name, kind)| (name, kind))
 }
 
 #[cfg(test)]
@@ -187,13 +199,14 @@ mod tests {
         items.insert(mention(3, "z", 0, "older"), 1);
         items.insert(DirectoryItem::Mentioned, 3);
         items.insert(DirectoryItem::InConversation, 3);
-        let row = directory_row("Ünïcode-ID", &items, &ids);
-        assert_eq!(row.name.as_deref(), Some("from-b"));
+        let r = |id: Option<Id>| id.map(|i| ids.resolve(i).to_owned());
+        let row = directory_row(i("Ünïcode-ID"), &items, &ids).unwrap();
+        assert_eq!(r(row.name).as_deref(), Some("from-b"));
         assert_eq!(
             (row.mentions, row.conversations, row.relationships),
             (3, 3, 0)
         );
-        assert_eq!(row.id_lower, "ünïcode-id");
+        assert_eq!(ids.resolve(row.id_lower), "ünïcode-id");
         items.insert(
             DirectoryItem::Entity {
                 name: "Named".into(),
@@ -202,16 +215,16 @@ mod tests {
             1,
         );
         items.insert(DirectoryItem::Related, 2);
-        let row = directory_row("x", &items, &ids);
+        let row = directory_row(i("x"), &items, &ids).unwrap();
         assert_eq!(
-            (row.name.as_deref(), row.kind.as_deref()),
+            (r(row.name).as_deref(), r(row.kind).as_deref()),
             (Some("Named"), Some("project"))
         );
-        assert_eq!(row.name_lower.as_deref(), Some("named"));
+        assert_eq!(r(row.name_lower).as_deref(), Some("named"));
         assert_eq!(row.relationships, 2);
         // Only a relationship endpoint: no name.
         let only = BTreeMap::from([(DirectoryItem::Related, 1)]);
-        let row = directory_row("y", &only, &ids);
+        let row = directory_row(i("y"), &only, &ids).unwrap();
         assert_eq!((row.name, row.kind, row.relationships), (None, None, 1));
     }
 }

@@ -70,9 +70,10 @@ impl MatchClass {
         }
     }
 
-    /// How `row` (of entity `id`, lower-cased in the row) matches `query`.
-    pub fn of(query: &str, row: &DirectoryRow) -> Option<MatchClass> {
-        let fields = [Some(row.id_lower.as_str()), row.name_lower.as_deref()];
+    /// How a row whose id and name are `id_lower` and `name_lower` (lower
+    /// case) matches `query`.
+    pub fn of(query: &str, id_lower: &str, name_lower: Option<&str>) -> Option<MatchClass> {
+        let fields = [Some(id_lower), name_lower];
         let fields = fields.iter().flatten();
         if fields.clone().any(|f| *f == query) {
             Some(MatchClass::Exact)
@@ -282,7 +283,7 @@ impl ViewTraces {
                     self.entity_directory.as_mut()?,
                     as_of,
                     Some(&keys),
-                    |k, v, _| rows.push((*k, v.clone())),
+                    |k, v, _| rows.push((*k, *v)),
                 );
                 Reply::Directory(rows)
             }
@@ -310,12 +311,16 @@ impl ViewTraces {
                 // One pass keeps only (class, conversations, id) of each
                 // match; the best `limit` are ranked, then their rows read.
                 let mut found: Vec<(MatchClass, u64, Id)> = Vec::new();
+                // A kind never seen is no row's kind: `Some(None)` matches nothing.
+                let kind = search.kind.as_ref().map(|k| ids.lookup(k));
                 for_each_at(directory, as_of, None, |id, row, _| {
-                    let kind_ok = search
-                        .kind
-                        .as_ref()
-                        .is_none_or(|k| row.kind.as_ref() == Some(k));
-                    if let Some(class) = MatchClass::of(&search.query, row).filter(|_| kind_ok) {
+                    if kind.is_some_and(|k| k.is_none() || row.kind != k) {
+                        return;
+                    }
+                    let name = row.name_lower.map(|n| ids.resolve(n));
+                    if let Some(class) =
+                        MatchClass::of(&search.query, ids.resolve(row.id_lower), name)
+                    {
                         found.push((class, row.conversations, *id));
                     }
                 });
@@ -333,7 +338,7 @@ impl ViewTraces {
                 keys.sort_unstable();
                 let mut rows = HashMap::new();
                 for_each_at(directory, as_of, Some(&keys), |id, row, _| {
-                    rows.insert(*id, row.clone());
+                    rows.insert(*id, *row);
                 });
                 let mut best: Vec<Match> = found
                     .into_iter()

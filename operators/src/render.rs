@@ -322,7 +322,7 @@ pub fn render(
             rows.iter().map(|(k, row)| (vec![r(*k)], row)).collect(),
             sel,
             out,
-            |key, row| directory_line(key[0], row),
+            |key, row| directory_line(key[0], row, ids),
         ),
         ViewPart::Relationships(rows) => write_keyed(
             rows.iter()
@@ -348,15 +348,15 @@ pub fn render(
 
 /// One `entity_directory` row as the contract writes it (`null` for an
 /// absent name or kind).
-pub fn directory_line(id: &str, row: &DirectoryRow) -> String {
+pub fn directory_line(id: &str, row: &DirectoryRow, ids: &Interner) -> String {
     let mut l = Line::new();
     l.str("id", id);
-    match &row.name {
-        Some(n) => l.str("name", n),
+    match row.name {
+        Some(n) => l.str("name", ids.resolve(n)),
         None => l.raw("name", "null"),
     };
-    match &row.kind {
-        Some(k) => l.str("kind", k),
+    match row.kind {
+        Some(k) => l.str("kind", ids.resolve(k)),
         None => l.raw("kind", "null"),
     };
     l.u64("conversations", row.conversations)

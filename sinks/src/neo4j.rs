@@ -152,8 +152,8 @@ fn bolt_row(item: &ViewItem, names: &dyn IdNames) -> Option<BoltType> {
         }
         ViewItem::Directory(id, row) => {
             put("id", name(*id));
-            put("name", optional(row.name.as_deref().map(BoltType::from)));
-            put("kind", optional(row.kind.as_deref().map(BoltType::from)));
+            put("name", optional(row.name.map(name)));
+            put("kind", optional(row.kind.map(name)));
         }
         ViewItem::Pair((a, b), count) => {
             let (a, b) = (names.name(*a), names.name(*b));
