@@ -4,7 +4,7 @@
 use crate::engine::{Engine, EngineSpec};
 use crate::kafka_health::{self, partition_lags};
 use crate::shared::{ReadHold, Shared, SnapshotError};
-use crate::sync::{sync, KafkaSync, SyncError};
+use crate::sync::{sync, KafkaSync};
 use anyhow::Context;
 use helixflow_api::reader::{
     MemoryPartition, ReadError, ReadSession, SyncFailure, Synced, ViewReader,
@@ -169,15 +169,6 @@ impl ViewReader for EngineReader {
             &self.sinks,
             timeout,
         )
-        .map(|s| Synced {
-            as_of: s.as_of,
-            positions: s.positions,
-            waited: s.waited,
-        })
-        .map_err(|e| match e {
-            SyncError::Timeout { missing, .. } => SyncFailure::Timeout(missing),
-            SyncError::Unavailable(why) => SyncFailure::Unavailable(why),
-        })
     }
 
     fn ids(&self) -> &Interner {

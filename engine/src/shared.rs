@@ -150,6 +150,8 @@ pub struct Shared {
     /// Memory events not yet visible: (epoch, `ts`), for `memory_sync_lag_seconds`.
     memory_pending: Mutex<Vec<(Time, Millis)>>,
     memory_waiting: AtomicBool,
+    /// The latest complete epoch whose memory events were recorded.
+    memory_drained: AtomicU64,
 }
 
 /// The receiving ends of the workers' query channels, one per worker.
@@ -175,6 +177,7 @@ impl Shared {
             queries: senders,
             memory_pending: Mutex::new(Vec::new()),
             memory_waiting: AtomicBool::new(false),
+            memory_drained: AtomicU64::new(0),
         };
         (Arc::new(shared), receivers)
     }
@@ -192,7 +195,11 @@ impl Shared {
             f.published[worker] = upper;
             (f.oldest_needed(), f.readable())
         };
-        if self.memory_waiting.load(Ordering::Acquire) {
+        // Only when the complete epoch advanced: publish runs on every
+        // worker step.
+        if self.memory_waiting.load(Ordering::Acquire)
+            && readable > self.memory_drained.load(Ordering::Acquire)
+        {
             self.memory_visible(readable);
         }
         oldest
@@ -231,6 +238,7 @@ impl Shared {
         });
         self.memory_waiting
             .store(!pending.is_empty(), Ordering::Release);
+        self.memory_drained.store(readable, Ordering::Release);
     }
 
     /// The latest epoch complete on every worker (0: nothing yet), and

@@ -10,6 +10,7 @@
 
 use crate::db_sinks::written_epoch;
 use crate::shared::Shared;
+use helixflow_api::reader::{SyncFailure, Synced};
 use helixflow_operators::Time;
 use helixflow_sinks::runner::SinkStatus;
 use helixflow_sources::kafka::{position_key, KafkaStatus, WatermarkProbe};
@@ -41,24 +42,6 @@ enum End {
     Events { source: String, events: u64 },
 }
 
-/// The barrier was reached.
-pub struct Synced {
-    pub as_of: Time,
-    pub positions: Value,
-    pub waited: Duration,
-}
-
-/// Why the barrier was not reached.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// It took longer than the timeout; says what was still missing.
-    #[error("not synced within {timeout:?}: {missing}")]
-    Timeout { timeout: Duration, missing: String },
-    /// A source's end could not be learned.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
 /// Waits until every view, database sink and Kafka commit covers every
 /// source's end at the call, for at most `timeout`.
 pub fn sync(
@@ -67,7 +50,7 @@ pub fn sync(
     kafka: &[KafkaSync],
     sinks: &[Arc<SinkStatus>],
     timeout: Duration,
-) -> Result<Synced, SyncError> {
+) -> Result<Synced, SyncFailure> {
     let started = Instant::now();
     let ends = ends(shared, sources, kafka, timeout)?;
     let mut visible_at: Option<Time> = None;
@@ -117,7 +100,7 @@ pub fn sync(
             });
         };
         if started.elapsed() >= timeout {
-            return Err(SyncError::Timeout { timeout, missing });
+            return Err(SyncFailure::Timeout(missing));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -128,7 +111,7 @@ fn ends(
     sources: &[SourceConfig],
     kafka: &[KafkaSync],
     timeout: Duration,
-) -> Result<Vec<End>, SyncError> {
+) -> Result<Vec<End>, SyncFailure> {
     let mut ends = Vec::new();
     for source in sources {
         match source {
@@ -146,7 +129,7 @@ fn ends(
                     .probe
                     .high_watermarks(&parts, timeout)
                     .map_err(|e| {
-                        SyncError::Unavailable(format!(
+                        SyncFailure::Unavailable(format!(
                             "kafka source `{}`: asking the brokers for the high watermarks: {e}",
                             k.name
                         ))
