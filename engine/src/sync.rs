@@ -54,8 +54,8 @@ pub fn sync(
     let started = Instant::now();
     let ends = ends(shared, sources, kafka, timeout)?;
     let mut visible_at: Option<Time> = None;
-    // Commit requests at most this often: each is a synchronous commit in
-    // every consumer thread, which a request per poll would flood.
+    // Commit requests at most this often: each asks every consumer thread
+    // for a commit, which a request per poll would flood.
     let request_every = Duration::from_millis(20);
     let mut requested: Option<Instant> = None;
     loop {

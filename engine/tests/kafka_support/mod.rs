@@ -159,10 +159,34 @@ pub fn wait_visible(engine: &Engine, messages: u64) {
         );
         assert!(
             Instant::now() < deadline,
-            "only {seen} of {messages} messages visible after 120 s"
+            "only {seen} of {messages} messages visible after 120 s; {}",
+            source_report(engine)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Each Kafka source's state and partitions (consumed, visible, committed,
+/// high watermark), and the views' epoch: what a stuck wait reports.
+pub fn source_report(engine: &Engine) -> String {
+    let (as_of, closed) = engine.shared.complete();
+    let states: Vec<String> = engine
+        .kafka
+        .iter()
+        .map(|k| helixflow_engine::kafka_health::state(k))
+        .collect();
+    let partitions: Vec<String> = lags_now(&engine.shared, &engine.kafka)
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{} consumed {} visible {} committed {} high {}",
+                p.topic, p.partition, p.consumed, p.visible, p.committed, p.high_watermark
+            )
+        })
+        .collect();
+    format!(
+        "views at epoch {as_of} (closed: {closed}); sources: {states:?}; partitions: {partitions:?}"
+    )
 }
 
 /// Every view of a running engine, rendered as `replay` writes it.

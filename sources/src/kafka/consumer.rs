@@ -1,9 +1,10 @@
 //! One consumer thread: reads its partitions from the earliest offset,
 //! frames messages into record chunks stamped with the current epoch, seals
-//! each closed epoch with the offsets reached, and commits the offsets of
-//! the latest epoch the views have absorbed.
+//! each closed epoch with the offsets reached, and hands the offsets of the
+//! latest epoch the views have absorbed to its [`Committer`].
 
 use super::client::{consumer_config, StatusContext};
+use super::committer::Committer;
 use super::dead_letter::DeadLetterProducer;
 use super::status::KafkaStatus;
 use super::{client_error, EngineHooks, KafkaSourceError};
@@ -11,7 +12,7 @@ use crate::feed::{
     Chunk, EpochCursor, EpochPolicy, RecordMeta, RecordTopics, Records, SourceHandle,
 };
 use helixflow_types::topology::KafkaSourceConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::VecDeque;
@@ -23,6 +24,10 @@ use std::time::{Duration, Instant};
 const CHUNK_BYTES: usize = 256 * 1024;
 /// How long one poll waits for a message.
 const POLL: Duration = Duration::from_millis(2);
+/// A commit unanswered this long is reported (reading goes on regardless).
+const SLOW_COMMIT: Duration = Duration::from_secs(30);
+/// How long stopping waits for the last commit's answer.
+const LAST_COMMIT_WAIT: Duration = Duration::from_secs(5);
 
 /// A partition, by index into the source's topics.
 #[derive(Clone, Copy, Debug)]
@@ -74,9 +79,11 @@ impl ConsumerThread {
             self.handle.finish(cursor.current(), serde_json::json!({}));
             return Ok(());
         }
-        let consumer: BaseConsumer<StatusContext> = consumer_config(&self.config)
-            .create_with_context(StatusContext::new(&self.status))
-            .map_err(client_error("creating a consumer"))?;
+        let consumer: Arc<BaseConsumer<StatusContext>> = Arc::new(
+            consumer_config(&self.config)
+                .create_with_context(StatusContext::new(&self.status))
+                .map_err(client_error("creating a consumer"))?,
+        );
         let mut tpl = TopicPartitionList::new();
         for p in &self.partitions {
             tpl.add_partition_offset(self.topic(*p), p.partition, Offset::Beginning)
@@ -85,6 +92,17 @@ impl ConsumerThread {
         consumer
             .assign(&tpl)
             .map_err(client_error("assigning partitions"))?;
+        let slots = self
+            .partitions
+            .iter()
+            .map(|p| (self.topic(*p).to_string(), p.partition))
+            .collect();
+        let mut committer = Committer::start(
+            format!("kafka-commit-{}", self.origin),
+            Arc::clone(&consumer),
+            slots,
+        )
+        .map_err(KafkaSourceError::Thread)?;
         let mut next = vec![0i64; self.partitions.len()];
         let mut pending: Option<Pending> = None;
         let mut commits = Commits::new(self.partitions.len(), self.config.commit_interval);
@@ -128,14 +146,24 @@ impl ConsumerThread {
                 }
                 commits.sealed(closed, &next);
             }
+            self.take_commit_replies(&committer, &mut commits);
             let requests = self.status.commit_requests();
             if commits.due() || requests != requests_served {
                 requests_served = requests;
-                self.commit(&consumer, &mut commits);
+                self.commit(&committer, &mut commits);
             }
         }
-        // A last commit of what the views hold.
-        self.commit(&consumer, &mut commits);
+        // A last commit of what the views hold; the next run rebuilds from
+        // the earliest offsets anyway, so stopping does not wait long.
+        self.commit(&committer, &mut commits);
+        if !committer.finish(LAST_COMMIT_WAIT) {
+            tracing::warn!(
+                "kafka source `{}`: the last offset commit got no answer within {} s",
+                self.status.source,
+                LAST_COMMIT_WAIT.as_secs()
+            );
+        }
+        self.take_commit_replies(&committer, &mut commits);
         Ok(())
     }
 
@@ -163,46 +191,48 @@ impl ConsumerThread {
         self.handle.send(chunk, count)
     }
 
-    /// Commits the offsets of the latest sealed epoch the views have
-    /// absorbed. The commit waits for the broker's answer (a round trip,
-    /// once per `commit_interval`); while the brokers are known to be
-    /// unreachable it is put off, so that stopping never waits on them.
-    fn commit(&self, consumer: &BaseConsumer<StatusContext>, commits: &mut Commits) {
+    /// Hands the committer the offsets of the latest sealed epoch the
+    /// views have absorbed, if they moved.
+    fn commit(&self, committer: &Committer, commits: &mut Commits) {
+        if let Some(waited) = committer.waiting_for().filter(|w| *w >= SLOW_COMMIT) {
+            commits.report_slow(|| {
+                tracing::warn!(
+                    "kafka source `{}`: an offset commit has waited {:.0} s for the group coordinator; reading goes on",
+                    self.status.source,
+                    waited.as_secs_f64()
+                );
+            });
+        }
         let Some(target) = commits.absorbed((self.hooks.absorbed)()) else {
             return;
         };
         // A rejected message of these offsets may still be on its way to
         // the dead-letter topic: commit once it has been acknowledged.
-        let dead_letters_pending = self.dead_letter.as_ref().is_some_and(|d| d.in_flight() > 0);
-        if dead_letters_pending || self.status.broker_problem().is_some() {
+        if self.dead_letter.as_ref().is_some_and(|d| d.in_flight() > 0) {
             commits.retry(target);
             return;
         }
-        let mut tpl = TopicPartitionList::new();
-        for (p, offset) in self.partitions.iter().zip(&target) {
-            if *offset > 0 {
-                // The offsets were built from this thread's own assignment.
-                let _ =
-                    tpl.add_partition_offset(self.topic(*p), p.partition, Offset::Offset(*offset));
-            }
-        }
-        if tpl.count() == 0 {
-            return;
-        }
-        match consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => {
-                for (p, offset) in self.partitions.iter().zip(&target) {
-                    if *offset > 0 {
-                        self.status.committed(self.topic(*p), p.partition, *offset);
+        committer.ask(target.clone());
+        commits.handed(target);
+    }
+
+    /// Records the coordinator's answers to this thread's commits.
+    fn take_commit_replies(&self, committer: &Committer, commits: &mut Commits) {
+        for reply in committer.take_replies() {
+            match &reply.error {
+                None => {
+                    for (p, offset) in self.partitions.iter().zip(&reply.offsets) {
+                        if *offset > 0 {
+                            self.status.committed(self.topic(*p), p.partition, *offset);
+                        }
                     }
                 }
-                commits.sent(target);
+                Some(e) => {
+                    self.status.commit_failures.fetch_add(1, Ordering::Relaxed);
+                    self.status.broker_error(format!("committing offsets: {e}"));
+                }
             }
-            Err(e) => {
-                self.status.commit_failures.fetch_add(1, Ordering::Relaxed);
-                self.status.broker_error(format!("committing offsets: {e}"));
-                commits.retry(target);
-            }
+            commits.answered(reply.offsets, reply.error.is_none());
         }
     }
 }
@@ -212,12 +242,16 @@ pub fn position_key(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
 }
 
-/// Offsets sealed per epoch, waiting for the views to absorb them.
+/// Offsets sealed per epoch, waiting for the views to absorb them, and
+/// what was handed to the committer.
 struct Commits {
     sealed: VecDeque<(u64, Vec<i64>)>,
-    /// The last offsets sent in a commit.
-    sent: Vec<i64>,
+    /// The last offsets handed to the committer (`None` after a refusal of
+    /// them, so that they are handed again).
+    handed: Option<Vec<i64>>,
     retry: Option<Vec<i64>>,
+    /// A slow commit was reported (until an answer comes).
+    slow_reported: bool,
     interval: Duration,
     last: Instant,
 }
@@ -226,8 +260,9 @@ impl Commits {
     fn new(partitions: usize, interval: Duration) -> Self {
         Commits {
             sealed: VecDeque::new(),
-            sent: vec![0; partitions],
+            handed: Some(vec![0; partitions]),
             retry: None,
+            slow_reported: false,
             interval,
             last: Instant::now(),
         }
@@ -235,8 +270,8 @@ impl Commits {
 
     /// Notes the offsets reached when `epoch` was sealed (only if they moved).
     fn sealed(&mut self, epoch: u64, next: &[i64]) {
-        let last = self.sealed.back().map_or(&self.sent, |(_, o)| o);
-        if last.as_slice() != next {
+        let last = self.sealed.back().map(|(_, o)| o).or(self.handed.as_ref());
+        if last.is_none_or(|l| l.as_slice() != next) {
             self.sealed.push_back((epoch, next.to_vec()));
         }
     }
@@ -245,19 +280,38 @@ impl Commits {
         self.last.elapsed() >= self.interval
     }
 
-    /// The newest offsets absorbed by `epoch` and not committed yet.
+    /// The newest offsets absorbed by `epoch` and not handed over yet.
     fn absorbed(&mut self, epoch: u64) -> Option<Vec<i64>> {
         self.last = Instant::now();
         let mut target = self.retry.take();
         while self.sealed.front().is_some_and(|(e, _)| *e <= epoch) {
             target = self.sealed.pop_front().map(|(_, o)| o);
         }
-        target.filter(|t| *t != self.sent)
+        target.filter(|t| self.handed.as_ref() != Some(t))
     }
 
-    /// `target` was sent.
-    fn sent(&mut self, target: Vec<i64>) {
-        self.sent = target;
+    /// `target` was handed to the committer.
+    fn handed(&mut self, target: Vec<i64>) {
+        self.handed = Some(target);
+    }
+
+    /// The coordinator answered a commit of `offsets`. A refusal of the
+    /// newest offsets handed over has them handed again next time; a
+    /// refusal of older ones changes nothing (the newer commit covers them).
+    fn answered(&mut self, offsets: Vec<i64>, ok: bool) {
+        self.slow_reported = false;
+        if !ok && self.handed.as_ref() == Some(&offsets) {
+            self.handed = None;
+            self.retry.get_or_insert(offsets);
+        }
+    }
+
+    /// Runs `report` once per slow commit.
+    fn report_slow(&mut self, report: impl FnOnce()) {
+        if !self.slow_reported {
+            self.slow_reported = true;
+            report();
+        }
     }
 
     /// A commit of `target` did not happen: try again next time.
@@ -284,10 +338,28 @@ mod tests {
         assert_eq!(
             c.absorbed(2),
             Some(vec![5, 0]),
-            "a commit not sent is retried"
+            "a commit put off is retried"
         );
-        c.sent(vec![5, 0]);
-        assert_eq!(c.absorbed(2), None, "already sent");
+        c.handed(vec![5, 0]);
+        assert_eq!(c.absorbed(2), None, "already handed over");
         assert_eq!(c.absorbed(7), Some(vec![9, 4]));
+    }
+
+    #[test]
+    fn a_refused_commit_is_handed_again_unless_a_newer_one_covers_it() {
+        let mut c = Commits::new(1, Duration::ZERO);
+        c.sealed(1, &[5]);
+        c.handed(vec![5]);
+        c.answered(vec![5], false);
+        assert_eq!(c.absorbed(1), Some(vec![5]), "refused: handed again");
+        c.handed(vec![5]);
+        c.sealed(2, &[8]);
+        let newer = c.absorbed(2);
+        assert_eq!(newer, Some(vec![8]));
+        c.handed(vec![8]);
+        c.answered(vec![5], false);
+        assert_eq!(c.absorbed(2), None, "the refused offsets are covered by 8");
+        c.answered(vec![8], true);
+        assert_eq!(c.absorbed(3), None, "committed");
     }
 }

@@ -5,7 +5,8 @@
 //! | module | owns |
 //! |---|---|
 //! | [`client`] | librdkafka settings and the status-feeding client context |
-//! | [`consumer`] | one consumer thread: read, frame, seal epochs, commit |
+//! | [`committer`] | a consumer thread's commits, on a thread of their own |
+//! | [`consumer`] | one consumer thread: read, frame, seal epochs, hand commits over |
 //! | [`dead_letter`] | forwarding rejected messages to a dead-letter topic |
 //! | [`produce`] | `helixflow produce`: keyed, idempotent, rate-limited sends |
 //! | [`status`] | offsets, lag and broker state for the API and status line |
@@ -25,6 +26,7 @@
 //! advanced only to positions the views reflect.
 
 mod client;
+mod committer;
 mod consumer;
 mod dead_letter;
 pub mod produce;
@@ -74,6 +76,9 @@ pub enum KafkaSourceError {
     /// A consumer thread panicked.
     #[error("a consumer thread panicked")]
     Panicked,
+    /// The system refused a thread.
+    #[error("starting a consumer or commit thread: {0}")]
+    Thread(std::io::Error),
 }
 
 fn client_error(what: &'static str) -> impl FnOnce(KafkaError) -> KafkaSourceError {
@@ -147,7 +152,7 @@ pub fn run(
             std::thread::Builder::new()
                 .name(format!("kafka:{}:{i}", config.name))
                 .spawn(move || thread.run())
-                .map_err(|_| KafkaSourceError::Panicked)?,
+                .map_err(KafkaSourceError::Thread)?,
         );
     }
     watch_brokers(&probe, &topics.topics[0].0, &threads, &status);
