@@ -10,6 +10,9 @@ use helixflow_types::timestamp::{format_hour, format_millis, hour_floor};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+#[path = "common/learning.rs"]
+mod learning;
+
 /// Generated lines plus hand-made conflicts, unicode ids and edge cases.
 pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
     let mut g = Generator::new(GeneratorSettings {
@@ -316,6 +319,7 @@ pub fn oracle(events: &[Event]) -> BTreeMap<&'static str, BTreeMap<Vec<String>, 
         }
         rv.insert(vec![s, t, ty], row);
     }
+    learning::add_views(&mut views, &convs, &calls, &debates);
     views
 }
 
@@ -346,6 +350,11 @@ pub fn key_fields(view: &str) -> &'static [&'static str] {
         "debate_stats" => &["debate_id"],
         "entities" => &["entity_id"],
         "entity_directory" => &["id"],
+        "user_intents" => &["user_id", "intent"],
+        "user_preferences" => &["user_id", "provider"],
+        "conversation_flow" => &["from_role", "to_role"],
+        "debate_strategies" => &["stance"],
+        "provider_performance" => &["provider", "model"],
         _ => &["source_id", "target_id", "rel_type"],
     }
 }

@@ -13,10 +13,17 @@ use helixflow_types::timestamp::{hour_floor, Millis};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
-/// An `f64` with a total order (`f64::total_cmp`), so it can live in arrangements.
+/// An `f64` with a total order (`f64::total_cmp`), so it can live in
+/// arrangements; hashed by its bits (equal under `total_cmp` = equal bits).
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct OrdF64(pub f64);
+
+impl std::hash::Hash for OrdF64 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
 
 impl PartialEq for OrdF64 {
     fn eq(&self, other: &Self) -> bool {
@@ -46,6 +53,7 @@ pub struct MessageFact {
     pub tokens: u32,
     pub ts: Millis,
     pub provider: Option<Id>,
+    pub intent: Option<Id>,
     /// The entities mentioned, one per distinct id (sorted by id).
     pub entities: Vec<Mention>,
     /// The message's text, once dedup has stored it.
@@ -132,6 +140,10 @@ pub struct DebateFact {
     pub round: u32,
     pub score: OrdF64,
     pub consensus: bool,
+    pub stance: Option<Id>,
+    pub model: Id,
+    pub conversation: Id,
+    pub event_id: String,
 }
 
 /// A fact of any kind.
@@ -191,6 +203,7 @@ impl Fact {
                     tokens: m.tokens,
                     ts: m.ts,
                     provider: opt(&m.provider)?,
+                    intent: opt(&m.intent)?,
                     entities,
                     content: ContentRef::default(),
                 })
@@ -249,6 +262,10 @@ impl Fact {
                 round: e.round,
                 score: OrdF64(e.score),
                 consensus: e.consensus,
+                stance: opt(&e.stance)?,
+                model: ids.intern(&e.model)?,
+                conversation: ids.intern(&e.conversation_id)?,
+                event_id: e.event_id.clone(),
             }),
         })
     }

@@ -16,6 +16,12 @@
 //! | [`entity_directory`] | one row per known entity id: names and counts |
 //! | [`knowledge`] | indexes of knowledge queries: entity → conversations, relationship links |
 //! | [`memory_sync`] | per-node memory figures, distinct memory ids |
+//! | [`user_intents`] | per user and intent: messages, conversations, sessions |
+//! | [`user_preferences`] | per user and provider: messages, tokens, share |
+//! | [`conversation_flow`] | role transitions between consecutive messages |
+//! | [`debate_strategies`] | per stance: rounds, debates, leads, consensus |
+//! | [`provider_performance`] | per provider and model over all hours, exact percentiles |
+//! | [`partials`] | partial aggregates merged in two levels, bit-for-bit deterministic |
 //! | [`reduce_view`] | the reduce-and-arrange shape every keyed view shares |
 //! | [`in_time_order`] | the operator shape for logic that takes complete times in order |
 //! | [`views`] | wiring all of the above; reading traces at a consistent time |
@@ -26,8 +32,10 @@
 
 pub mod changes;
 pub mod content;
+pub mod conversation_flow;
 pub mod conversation_snapshots;
 pub mod debate_stats;
+pub mod debate_strategies;
 pub mod dedup;
 pub mod entity_cooccurrence;
 pub mod entity_directory;
@@ -39,11 +47,15 @@ pub mod latest;
 pub mod memberships;
 pub mod memory_state;
 pub mod memory_sync;
+pub mod partials;
+pub mod provider_performance;
 pub mod provider_stats;
 pub mod query;
 pub mod reduce_view;
 pub mod render;
 pub mod rows;
+pub mod user_intents;
+pub mod user_preferences;
 pub mod views;
 
 /// Logical time: the input epoch.

@@ -3,6 +3,7 @@
 
 use crate::facts::{CallFact, OrdF64};
 use crate::intern::Id;
+use crate::partials::count;
 use crate::reduce_view::{reduce_view, ViewTrace};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::Arranged;
@@ -59,29 +60,51 @@ pub fn nearest_rank(p: u64, n: u64) -> u64 {
     (p * n).div_ceil(100).max(1)
 }
 
+/// Picks the nearest-rank p50, p95 and p99 of `calls` latencies seen in
+/// ascending order, each with its multiplicity.
+#[derive(Clone, Debug)]
+pub struct Percentiles {
+    ranks: [u64; 3],
+    seen: u64,
+    values: [u32; 3],
+}
+
+impl Percentiles {
+    /// Ranks for `calls` latencies in all.
+    pub fn new(calls: u64) -> Self {
+        Percentiles {
+            ranks: [50, 95, 99].map(|p| nearest_rank(p, calls)),
+            seen: 0,
+            values: [0; 3],
+        }
+    }
+
+    /// The next `n` latencies, all equal to `latency`.
+    pub fn see(&mut self, latency: u32, n: u64) {
+        for (slot, rank) in self.values.iter_mut().zip(self.ranks) {
+            if self.seen < rank && rank <= self.seen + n {
+                *slot = latency;
+            }
+        }
+        self.seen += n;
+    }
+
+    /// p50, p95, p99.
+    pub fn values(&self) -> [u32; 3] {
+        self.values
+    }
+}
+
 fn summarize(input: &[(&CallValue, Diff)]) -> Option<ProviderRow> {
-    let calls: u64 = input
-        .iter()
-        .map(|(_, d)| u64::try_from(*d).unwrap_or(0))
-        .sum();
+    let calls: u64 = input.iter().map(|(_, d)| count(*d)).sum();
     if calls == 0 {
         return None;
     }
-    let ranks = [
-        nearest_rank(50, calls),
-        nearest_rank(95, calls),
-        nearest_rank(99, calls),
-    ];
-    let mut pct = [0u32; 3];
-    let (mut seen, mut errors, mut tin, mut tout, mut cost, mut lat) = (0u64, 0, 0, 0, 0.0, 0u64);
+    let mut pct = Percentiles::new(calls);
+    let (mut errors, mut tin, mut tout, mut cost, mut lat) = (0u64, 0, 0, 0.0, 0u64);
     for ((latency, success, tokens_in, tokens_out, c), d) in input {
-        let n = u64::try_from(*d).unwrap_or(0);
-        for (slot, rank) in pct.iter_mut().zip(ranks) {
-            if seen < rank && rank <= seen + n {
-                *slot = *latency;
-            }
-        }
-        seen += n;
+        let n = count(*d);
+        pct.see(*latency, n);
         if !success {
             errors += n;
         }
@@ -92,15 +115,16 @@ fn summarize(input: &[(&CallValue, Diff)]) -> Option<ProviderRow> {
             cost += c.0;
         }
     }
+    let [p50, p95, p99] = pct.values();
     Some(ProviderRow {
         calls,
         errors,
         tokens_in: tin,
         tokens_out: tout,
         cost_usd: OrdF64(cost),
-        latency_p50: pct[0],
-        latency_p95: pct[1],
-        latency_p99: pct[2],
+        latency_p50: p50,
+        latency_p95: p95,
+        latency_p99: p99,
         latency_avg: OrdF64(lat as f64 / calls as f64),
     })
 }

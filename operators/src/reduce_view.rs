@@ -64,8 +64,25 @@ where
 pub fn reduce_view_core<'s, K, V, R, L>(
     input: VecCollection<'s, Time, (K, V), Diff>,
     name: &str,
-    mut logic: L,
+    logic: L,
 ) -> Arranged<'s, ViewTrace<K, R>>
+where
+    K: ExchangeData + Hashable + Hash,
+    V: ExchangeData,
+    R: ExchangeData,
+    L: FnMut(&K, &BTreeMap<V, Diff>, &mut Vec<(R, Diff)>) + 'static,
+{
+    reduce_changes(input, name, logic).arrange_by_key_named(name)
+}
+
+/// The reduce of [`reduce_view_core`] without the arrangement: the changes
+/// of each key's rows, for a further step (a join, another reduce) rather
+/// than a view.
+pub fn reduce_changes<'s, K, V, R, L>(
+    input: VecCollection<'s, Time, (K, V), Diff>,
+    name: &str,
+    mut logic: L,
+) -> VecCollection<'s, Time, (K, R), Diff>
 where
     K: ExchangeData + Hashable + Hash,
     V: ExchangeData,
@@ -118,7 +135,6 @@ where
         },
     )
     .as_collection()
-    .arrange_by_key_named(name)
 }
 
 /// Adds `diff` copies of `value` to a multiset (dropping it at zero).

@@ -324,6 +324,99 @@ pub fn render(
             out,
             |key, row| directory_line(key[0], row, ids),
         ),
+        ViewPart::Intents(rows) => write_keyed(
+            rows.iter()
+                .map(|((u, i), row)| (vec![r(*u), r(*i)], row))
+                .collect(),
+            sel,
+            out,
+            |key, row| {
+                let mut l = Line::new();
+                l.str("user_id", key[0])
+                    .str("intent", key[1])
+                    .u64("messages", row.messages)
+                    .u64("conversations", row.conversations)
+                    .u64("sessions", row.sessions)
+                    .ts("first_ts", row.first_ts)
+                    .ts("last_ts", row.last_ts);
+                l.finish()
+            },
+        ),
+        ViewPart::Preferences(rows) => write_keyed(
+            rows.iter()
+                .map(|((u, p), row)| (vec![r(*u), r(*p)], row))
+                .collect(),
+            sel,
+            out,
+            |key, row| {
+                let mut l = Line::new();
+                l.str("user_id", key[0])
+                    .str("provider", key[1])
+                    .u64("messages", row.messages)
+                    .u64("tokens", row.tokens)
+                    .u64("conversations", row.conversations)
+                    .f64("share", row.share.0);
+                l.finish()
+            },
+        ),
+        ViewPart::Flow(rows) => write_keyed(
+            rows.iter()
+                .map(|((from, to), row)| (vec![from.name(), to.name()], row))
+                .collect(),
+            sel,
+            out,
+            |key, row| {
+                let mut l = Line::new();
+                l.str("from_role", key[0])
+                    .str("to_role", key[1])
+                    .u64("transitions", row.transitions)
+                    .u64("conversations", row.conversations);
+                l.finish()
+            },
+        ),
+        ViewPart::Strategies(rows) => write_keyed(
+            rows.iter().map(|(k, row)| (vec![r(*k)], row)).collect(),
+            sel,
+            out,
+            |key, row| {
+                let mut l = Line::new();
+                l.str("stance", key[0])
+                    .u64("rounds", row.rounds)
+                    .u64("debates", row.debates)
+                    .f64("mean_score", row.mean_score.0)
+                    .strs("providers", row.providers.iter().map(String::as_str))
+                    .u64("led", row.led)
+                    .u64("consensus_debates", row.consensus_debates);
+                l.finish()
+            },
+        ),
+        ViewPart::Performance(rows) => write_keyed(
+            rows.iter()
+                .map(|((p, m), row)| (vec![r(*p), r(*m)], row))
+                .collect(),
+            sel,
+            out,
+            |key, row| {
+                let mut l = Line::new();
+                l.str("provider", key[0])
+                    .str("model", key[1])
+                    .u64("calls", row.calls)
+                    .u64("errors", row.errors)
+                    .f64("error_rate", row.error_rate.0)
+                    .u64("tokens_in", row.tokens_in)
+                    .u64("tokens_out", row.tokens_out)
+                    .f64("cost_usd", row.cost_usd.0)
+                    .u64("latency_p50", row.latency_p50.into())
+                    .u64("latency_p95", row.latency_p95.into())
+                    .u64("latency_p99", row.latency_p99.into())
+                    .f64("latency_avg", row.latency_avg.0);
+                match row.cost_per_1k_tokens {
+                    Some(c) => l.f64("cost_per_1k_tokens", c.0),
+                    None => l.raw("cost_per_1k_tokens", "null"),
+                };
+                l.finish()
+            },
+        ),
         ViewPart::Relationships(rows) => write_keyed(
             rows.iter()
                 .map(|((s, t, ty), row)| (vec![r(*s), r(*t), r(*ty)], row))

@@ -1,14 +1,20 @@
 //! View names, their key fields, and the rows one worker reads from a view.
 
+use crate::conversation_flow::FlowRow;
 use crate::conversation_snapshots::ConversationRow;
 use crate::debate_stats::DebateRow;
+use crate::debate_strategies::StrategyRow;
 use crate::entity_directory::DirectoryRow;
 use crate::facts::{EntityFact, RelationshipFact};
 use crate::intern::Id;
 use crate::latest::RelationshipKey;
 use crate::memory_state::MemoryRow;
+use crate::provider_performance::PerformanceRow;
 use crate::provider_stats::{ProviderKey, ProviderRow};
+use crate::user_intents::IntentRow;
+use crate::user_preferences::PreferenceRow;
 use crate::Diff;
+use helixflow_types::event::Role;
 
 /// The contract's views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,11 +27,19 @@ pub enum ViewName {
     Entities = 5,
     Relationships = 6,
     EntityDirectory = 7,
+    UserIntents = 8,
+    UserPreferences = 9,
+    ConversationFlow = 10,
+    DebateStrategies = 11,
+    ProviderPerformance = 12,
 }
+
+/// The number of views.
+pub const VIEW_COUNT: usize = 13;
 
 impl ViewName {
     /// Every view, in contract order.
-    pub const ALL: [ViewName; 8] = [
+    pub const ALL: [ViewName; VIEW_COUNT] = [
         ViewName::ConversationSnapshots,
         ViewName::EntityCooccurrence,
         ViewName::ProviderStats,
@@ -34,6 +48,11 @@ impl ViewName {
         ViewName::Entities,
         ViewName::Relationships,
         ViewName::EntityDirectory,
+        ViewName::UserIntents,
+        ViewName::UserPreferences,
+        ViewName::ConversationFlow,
+        ViewName::DebateStrategies,
+        ViewName::ProviderPerformance,
     ];
 
     /// The view's name as the contract writes it.
@@ -57,6 +76,11 @@ impl ViewName {
             ViewName::Entities => &["entity_id"],
             ViewName::Relationships => &["source_id", "target_id", "rel_type"],
             ViewName::EntityDirectory => &["id"],
+            ViewName::UserIntents => &["user_id", "intent"],
+            ViewName::UserPreferences => &["user_id", "provider"],
+            ViewName::ConversationFlow => &["from_role", "to_role"],
+            ViewName::DebateStrategies => &["stance"],
+            ViewName::ProviderPerformance => &["provider", "model"],
         }
     }
 }
@@ -79,6 +103,15 @@ pub enum ViewPart {
     Entities(Vec<(Id, EntityFact)>),
     Relationships(Vec<(RelationshipKey, RelationshipFact)>),
     Directory(Vec<(Id, DirectoryRow)>),
+    /// ((user, intent), row).
+    Intents(Vec<((Id, Id), IntentRow)>),
+    /// ((user, provider), row).
+    Preferences(Vec<((Id, Id), PreferenceRow)>),
+    Flow(Vec<((Role, Role), FlowRow)>),
+    /// (stance, row).
+    Strategies(Vec<(Id, StrategyRow)>),
+    /// ((provider, model), row).
+    Performance(Vec<((Id, Id), PerformanceRow)>),
 }
 
 impl ViewPart {
@@ -93,6 +126,11 @@ impl ViewPart {
             (ViewPart::Entities(a), ViewPart::Entities(b)) => a.extend(b),
             (ViewPart::Relationships(a), ViewPart::Relationships(b)) => a.extend(b),
             (ViewPart::Directory(a), ViewPart::Directory(b)) => a.extend(b),
+            (ViewPart::Intents(a), ViewPart::Intents(b)) => a.extend(b),
+            (ViewPart::Preferences(a), ViewPart::Preferences(b)) => a.extend(b),
+            (ViewPart::Flow(a), ViewPart::Flow(b)) => a.extend(b),
+            (ViewPart::Strategies(a), ViewPart::Strategies(b)) => a.extend(b),
+            (ViewPart::Performance(a), ViewPart::Performance(b)) => a.extend(b),
             // Parts of different views are never merged; nothing to do.
             _ => {}
         }
@@ -109,6 +147,11 @@ impl ViewPart {
             ViewPart::Entities(v) => v.len(),
             ViewPart::Relationships(v) => v.len(),
             ViewPart::Directory(v) => v.len(),
+            ViewPart::Intents(v) => v.len(),
+            ViewPart::Preferences(v) => v.len(),
+            ViewPart::Flow(v) => v.len(),
+            ViewPart::Strategies(v) => v.len(),
+            ViewPart::Performance(v) => v.len(),
         }
     }
 
@@ -129,6 +172,11 @@ pub enum ViewItem {
     Entity(Id, EntityFact),
     Relationship(RelationshipKey, RelationshipFact),
     Directory(Id, DirectoryRow),
+    Intent((Id, Id), IntentRow),
+    Preference((Id, Id), PreferenceRow),
+    Flow((Role, Role), FlowRow),
+    Strategy(Id, StrategyRow),
+    Performance((Id, Id), PerformanceRow),
 }
 
 /// The key of a view row (unique within its view).
@@ -138,6 +186,7 @@ pub enum ItemKey {
     Two(Id, Id),
     Provider(Id, Id, i64),
     Three(Id, Id, Id),
+    Roles(Role, Role),
 }
 
 impl ViewItem {
@@ -148,8 +197,13 @@ impl ViewItem {
             | ViewItem::Memory(k, _)
             | ViewItem::Debate(k, _)
             | ViewItem::Entity(k, _)
-            | ViewItem::Directory(k, _) => ItemKey::One(*k),
-            ViewItem::Pair((a, b), _) => ItemKey::Two(*a, *b),
+            | ViewItem::Directory(k, _)
+            | ViewItem::Strategy(k, _) => ItemKey::One(*k),
+            ViewItem::Pair((a, b), _)
+            | ViewItem::Intent((a, b), _)
+            | ViewItem::Preference((a, b), _)
+            | ViewItem::Performance((a, b), _) => ItemKey::Two(*a, *b),
+            ViewItem::Flow((from, to), _) => ItemKey::Roles(*from, *to),
             ViewItem::Provider((p, m, h), _) => ItemKey::Provider(*p, *m, *h),
             ViewItem::Relationship((s, t, r), _) => ItemKey::Three(*s, *t, *r),
         }
@@ -171,6 +225,11 @@ impl ViewPart {
             ViewPart::Entities(v) => map(v, |(k, r)| ViewItem::Entity(k, r)),
             ViewPart::Relationships(v) => map(v, |(k, r)| ViewItem::Relationship(k, r)),
             ViewPart::Directory(v) => map(v, |(k, r)| ViewItem::Directory(k, r)),
+            ViewPart::Intents(v) => map(v, |(k, r)| ViewItem::Intent(k, r)),
+            ViewPart::Preferences(v) => map(v, |(k, r)| ViewItem::Preference(k, r)),
+            ViewPart::Flow(v) => map(v, |(k, r)| ViewItem::Flow(k, r)),
+            ViewPart::Strategies(v) => map(v, |(k, r)| ViewItem::Strategy(k, r)),
+            ViewPart::Performance(v) => map(v, |(k, r)| ViewItem::Performance(k, r)),
         }
     }
 }

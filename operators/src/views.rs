@@ -8,10 +8,12 @@
 
 use crate::changes::{export_keyed, export_pairs, Publish, PublishRaw};
 use crate::content::ContentStore;
+use crate::conversation_flow::{conversation_flow, FlowTrace};
 use crate::conversation_snapshots::{
     conversation_items, conversation_snapshots, ConversationTrace,
 };
 use crate::debate_stats::{debate_stats, DebateTrace};
+use crate::debate_strategies::{debate_strategies, StrategyTrace};
 use crate::dedup::{dedup_named, DedupStats};
 use crate::entity_cooccurrence::{entity_cooccurrence, CooccurrenceTrace};
 use crate::entity_directory::{entity_directory, DirectoryTrace};
@@ -22,9 +24,12 @@ use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
 use crate::memberships::{memberships, MembershipTrace};
 use crate::memory_state::{memory_state, MemoryTrace};
 use crate::memory_sync::{self, MemoryIdTrace, NodeTrace};
+use crate::provider_performance::{provider_performance, PerformanceTrace};
 use crate::provider_stats::{provider_stats, ProviderTrace};
 use crate::query::for_each_at;
-use crate::rows::{ViewName, ViewPart};
+use crate::rows::{ViewName, ViewPart, VIEW_COUNT};
+use crate::user_intents::{user_intents, IntentTrace};
+use crate::user_preferences::{user_preferences, PreferenceTrace};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::cursor::cursor_list;
@@ -45,7 +50,7 @@ pub type KindStats = [Arc<DedupStats>; 6];
 /// (message texts, messages arranged by conversation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ViewSet {
-    views: [bool; 8],
+    views: [bool; VIEW_COUNT],
     /// Keep the context state.
     pub context: bool,
 }
@@ -54,7 +59,7 @@ impl ViewSet {
     /// Every view, and the context state.
     pub fn all() -> Self {
         ViewSet {
-            views: [true; 8],
+            views: [true; VIEW_COUNT],
             context: true,
         }
     }
@@ -62,7 +67,7 @@ impl ViewSet {
     /// The views named (unknown names are ignored; topologies validate
     /// them), with the context state if `context`.
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>, context: bool) -> Self {
-        let mut views = [false; 8];
+        let mut views = [false; VIEW_COUNT];
         for n in names {
             if let Some(v) = ViewName::parse(n) {
                 views[v as usize] = true;
@@ -96,6 +101,11 @@ pub struct ViewTraces {
     pub entities: Option<EntityTrace>,
     pub relationships: Option<RelationshipTrace>,
     pub entity_directory: Option<DirectoryTrace>,
+    pub user_intents: Option<IntentTrace>,
+    pub user_preferences: Option<PreferenceTrace>,
+    pub conversation_flow: Option<FlowTrace>,
+    pub debate_strategies: Option<StrategyTrace>,
+    pub provider_performance: Option<PerformanceTrace>,
     /// The distinct messages by conversation, each ascending by `seq`
     /// (context queries; present when the context state is kept).
     pub conversation_messages: Option<MessageTrace>,
@@ -212,6 +222,52 @@ pub fn build_views<'s>(
             ),
             _ => (None, None, None),
         };
+    // The learning views (api.md).
+    let hours = (on(ViewName::ProviderStats) || on(ViewName::ProviderPerformance))
+        .then(|| provider_stats(calls.clone()));
+    let provider_performance = hours
+        .as_ref()
+        .filter(|_| on(ViewName::ProviderPerformance))
+        .map(|h| {
+            keyed!(
+                ViewName::ProviderPerformance,
+                provider_performance(calls, h),
+                ViewPart::Performance
+            )
+        });
+    let debates = (on(ViewName::DebateStats) || on(ViewName::DebateStrategies))
+        .then(|| debate_stats(rounds.clone()));
+    let debate_strategies = debates
+        .as_ref()
+        .filter(|_| on(ViewName::DebateStrategies))
+        .map(|d| {
+            keyed!(
+                ViewName::DebateStrategies,
+                debate_strategies(rounds, d.clone()),
+                ViewPart::Strategies
+            )
+        });
+    let user_intents = on(ViewName::UserIntents).then(|| {
+        keyed!(
+            ViewName::UserIntents,
+            user_intents(messages.clone()),
+            ViewPart::Intents
+        )
+    });
+    let user_preferences = on(ViewName::UserPreferences).then(|| {
+        keyed!(
+            ViewName::UserPreferences,
+            user_preferences(messages.clone()),
+            ViewPart::Preferences
+        )
+    });
+    let conversation_flow = on(ViewName::ConversationFlow).then(|| {
+        keyed!(
+            ViewName::ConversationFlow,
+            conversation_flow(messages.clone()),
+            ViewPart::Flow
+        )
+    });
     let memory_state = on(ViewName::MemoryState).then(|| memory_state(memory.clone()));
     let (memory_nodes, memory_ids) = match &memory_state {
         Some(state) => (
@@ -240,21 +296,13 @@ pub fn build_views<'s>(
                 }
                 probed(arranged, probe)
             }),
-        provider_stats: on(ViewName::ProviderStats).then(|| {
-            keyed!(
-                ViewName::ProviderStats,
-                provider_stats(calls),
-                ViewPart::ProviderStats
-            )
-        }),
+        provider_stats: hours
+            .filter(|_| on(ViewName::ProviderStats))
+            .map(|h| keyed!(ViewName::ProviderStats, h, ViewPart::ProviderStats)),
         memory_state: memory_state.map(|m| keyed!(ViewName::MemoryState, m, ViewPart::Memory)),
-        debate_stats: on(ViewName::DebateStats).then(|| {
-            keyed!(
-                ViewName::DebateStats,
-                debate_stats(rounds),
-                ViewPart::Debates
-            )
-        }),
+        debate_stats: debates
+            .filter(|_| on(ViewName::DebateStats))
+            .map(|d| keyed!(ViewName::DebateStats, d, ViewPart::Debates)),
         entities: entity_rows
             .filter(|_| on(ViewName::Entities))
             .map(|e| keyed!(ViewName::Entities, e, ViewPart::Entities)),
@@ -262,6 +310,11 @@ pub fn build_views<'s>(
             .filter(|_| on(ViewName::Relationships))
             .map(|r| keyed!(ViewName::Relationships, r, ViewPart::Relationships)),
         entity_directory,
+        user_intents,
+        user_preferences,
+        conversation_flow,
+        debate_strategies,
+        provider_performance,
         conversation_messages: enabled.context.then(|| {
             probed(
                 messages
@@ -284,7 +337,7 @@ pub struct ViewExports {
     /// The worker building the dataflow.
     pub worker: usize,
     /// Per view (contract order): where its changes go, if any sink wants them.
-    pub publish: [Option<Publish>; 8],
+    pub publish: [Option<Publish>; VIEW_COUNT],
     /// Where raw `message` and `provider_call` events go, if a sink wants them.
     pub raw: Option<PublishRaw>,
 }
@@ -383,6 +436,21 @@ macro_rules! each_trace {
         if let Some($t) = $self.entity_directory.as_mut() {
             $body;
         }
+        if let Some($t) = $self.user_intents.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.user_preferences.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.conversation_flow.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.debate_strategies.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.provider_performance.as_mut() {
+            $body;
+        }
         if let Some($t) = $self.conversation_messages.as_mut() {
             $body;
         }
@@ -430,6 +498,21 @@ impl ViewTraces {
             }
             ViewName::EntityDirectory => {
                 ViewPart::Directory(read_vals(self.entity_directory.as_mut()?, as_of))
+            }
+            ViewName::UserIntents => {
+                ViewPart::Intents(read_vals(self.user_intents.as_mut()?, as_of))
+            }
+            ViewName::UserPreferences => {
+                ViewPart::Preferences(read_vals(self.user_preferences.as_mut()?, as_of))
+            }
+            ViewName::ConversationFlow => {
+                ViewPart::Flow(read_vals(self.conversation_flow.as_mut()?, as_of))
+            }
+            ViewName::DebateStrategies => {
+                ViewPart::Strategies(read_vals(self.debate_strategies.as_mut()?, as_of))
+            }
+            ViewName::ProviderPerformance => {
+                ViewPart::Performance(read_vals(self.provider_performance.as_mut()?, as_of))
             }
         })
     }

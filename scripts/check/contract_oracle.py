@@ -297,7 +297,70 @@ def views(events):
         rv[k] = row
     out["relationships"] = rv
     out["entity_directory"] = directory(convs, ents, rels)
+    out.update(learning(convs, calls, debs, dv))
     return out
+
+
+def learning(convs, calls, debs, debate_rows):
+    """api.md's five learning views."""
+    msgs = [m for ms in convs.values() for m in ms]
+    intents = defaultdict(list)
+    for m in msgs:
+        if m["intent"] is not None:
+            intents[(m["user_id"], m["intent"])].append(m)
+    ui = {k: {"user_id": k[0], "intent": k[1], "messages": len(ms),
+              "conversations": len({m["conversation_id"] for m in ms}),
+              "sessions": len({m["session_id"] for m in ms}),
+              "first_ts": fmt_ms(min(m["ts"] for m in ms)), "last_ts": fmt_ms(max(m["ts"] for m in ms))}
+          for k, ms in intents.items()}
+    prefs, per_user = defaultdict(list), defaultdict(int)
+    for m in msgs:
+        if m["role"] == "assistant" and m["provider"] is not None:
+            prefs[(m["user_id"], m["provider"])].append(m)
+            per_user[m["user_id"]] += 1
+    up = {k: {"user_id": k[0], "provider": k[1], "messages": len(ms), "tokens": sum(m["tokens"] for m in ms),
+              "conversations": len({m["conversation_id"] for m in ms}), "share": len(ms) / per_user[k[0]]}
+          for k, ms in prefs.items()}
+    flow, flow_convs = defaultdict(int), defaultdict(set)
+    for cid, ms in convs.items():
+        role = {m["seq"]: m["role"] for m in ms}
+        for seq, r in role.items():
+            if seq + 1 in role:
+                flow[(r, role[seq + 1])] += 1
+                flow_convs[(r, role[seq + 1])].add(cid)
+    cf = {k: {"from_role": k[0], "to_role": k[1], "transitions": n, "conversations": len(flow_convs[k])}
+          for k, n in flow.items()}
+    stances = defaultdict(list)
+    for did, rs in debs.items():
+        for r in rs:
+            if r["stance"] is not None:
+                stances[r["stance"]].append(r)
+    ds = {}
+    for st, rs in stances.items():
+        debates = {r["debate_id"] for r in rs}
+        led = {r["debate_id"] for r in rs if r["provider"] == debate_rows[(r["debate_id"],)]["leader"]}
+        ds[(st,)] = {"stance": st, "rounds": len(rs), "debates": len(debates),
+                     "mean_score": math.fsum(r["score"] for r in rs) / len(rs),
+                     "providers": sorted({r["provider"] for r in rs}, key=b), "led": len(led),
+                     "consensus_debates": sum(debate_rows[(d,)]["consensus"] for d in debates)}
+    by_model = defaultdict(list)
+    for (p, m, _), cl in calls.items():
+        by_model[(p, m)].extend(cl)
+    pp = {}
+    for (p, m), cl in by_model.items():
+        lat = sorted(c["latency_ms"] for c in cl)
+        n = len(lat)
+        pct = lambda q: lat[max(1, math.ceil(q * n / 100)) - 1]
+        errors = sum(not c["success"] for c in cl)
+        tin, tout = sum(c["tokens_in"] for c in cl), sum(c["tokens_out"] for c in cl)
+        cost = math.fsum(c["cost_usd"] for c in cl)
+        pp[(p, m)] = {"provider": p, "model": m, "calls": n, "errors": errors, "error_rate": errors / n,
+                      "tokens_in": tin, "tokens_out": tout, "cost_usd": cost,
+                      "latency_p50": pct(50), "latency_p95": pct(95), "latency_p99": pct(99),
+                      "latency_avg": sum(lat) / n,
+                      "cost_per_1k_tokens": cost * 1000 / (tin + tout) if tin + tout else None}
+    return {"user_intents": ui, "user_preferences": up, "conversation_flow": cf,
+            "debate_strategies": ds, "provider_performance": pp}
 
 
 def directory(convs, ents, rels):
@@ -339,7 +402,13 @@ KEYS = {
     "debate_stats": ["debate_id"], "entities": ["entity_id"],
     "relationships": ["source_id", "target_id", "rel_type"],
     "entity_directory": ["id"],
+    "user_intents": ["user_id", "intent"], "user_preferences": ["user_id", "provider"],
+    "conversation_flow": ["from_role", "to_role"], "debate_strategies": ["stance"],
+    "provider_performance": ["provider", "model"],
 }
+# Views a conflicted key (two payloads, see the docstring) can change.
+CONFLICT_SENSITIVE = ("entity_cooccurrence", "provider_stats", "entity_directory", "user_intents",
+                      "user_preferences", "conversation_flow", "debate_strategies", "provider_performance")
 
 
 def close(a, c):
@@ -395,7 +464,7 @@ def check_views(out_dir, files):
             got[tuple(row[k] for k in keys)] = row
         want = expected[view]
         skipped = skip.get(view, set())
-        if conflicted and view in ("entity_cooccurrence", "provider_stats", "entity_directory"):
+        if conflicted and view in CONFLICT_SENSITIVE:
             # A conflicted message or call may move a pair or a group; compare counts only.
             print(f"{view}: {len(got)} rows (exact comparison skipped: {len(conflicted)} conflicted keys)")
             continue

@@ -26,10 +26,16 @@ TABLES = {
     "provider_stats": ["provider", "model", "hour"],
     "debate_stats": ["debate_id"],
     "memory_state": ["memory_id"],
+    "user_intents": ["user_id", "intent"],
+    "user_preferences": ["user_id", "provider"],
+    "conversation_flow": ["from_role", "to_role"],
+    "debate_strategies": ["stance"],
+    "provider_performance": ["provider", "model"],
 }
 INTS = {"message_count", "user_messages", "assistant_messages", "total_tokens", "last_seq",
         "entity_count", "calls", "errors", "tokens_in", "tokens_out", "latency_p50",
-        "latency_p95", "latency_p99", "rounds"}
+        "latency_p95", "latency_p99", "rounds", "messages", "conversations", "sessions",
+        "tokens", "transitions", "debates", "led", "consensus_debates"}
 
 
 def millis(rfc3339):
@@ -61,7 +67,7 @@ def from_table(view, row):
                 .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         elif k == "hour":
             v = v.replace(" ", "T") + "Z"
-        elif k in ("mean_score", "version"):
+        elif k in ("mean_score", "version") and isinstance(v, str):
             v = json.loads(v)
         elif k == "consensus":
             v = bool(v)

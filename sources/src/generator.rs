@@ -360,9 +360,17 @@ impl Generator {
             }
             let round = (*round).max(1);
             let (dp, dms) = PROVIDERS[(d as usize + self.rng.gen_range(0..3)) % PROVIDERS.len()];
+            // From the event number, not the generator's random stream, so
+            // every other field of a seed's events stays as it was.
+            let stance = match eid % 7 {
+                0..=2 => r#","stance":"pro""#,
+                3 | 4 => r#","stance":"con""#,
+                5 => r#","stance":"neutral""#,
+                _ => "",
+            };
             let _ = write!(
                 out,
-                r#"{{"type":"debate_round","event_id":"deb-{eid}","ts":"{ts}","debate_id":"debate-{d}","conversation_id":"conv-{}","provider":"{dp}","model":"{}","round":{round},"score":{:.2},"stance":"pro","consensus":{}}}"#,
+                r#"{{"type":"debate_round","event_id":"deb-{eid}","ts":"{ts}","debate_id":"debate-{d}","conversation_id":"conv-{}","provider":"{dp}","model":"{}","round":{round},"score":{:.2}{stance},"consensus":{}}}"#,
                 d * 7,
                 dms[0],
                 self.rng.gen_range(0.0..10.0),

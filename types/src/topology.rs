@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Names of the contract's views, in contract order.
-/// The first seven are events.md's; `entity_directory` is the query
-/// contract's (api.md, version 2).
-pub const VIEW_NAMES: [&str; 8] = [
+/// The first seven are events.md's; the rest are the query contract's
+/// (api.md, version 2): the entity directory and the five learning views.
+pub const VIEW_NAMES: [&str; 13] = [
     "conversation_snapshots",
     "entity_cooccurrence",
     "provider_stats",
@@ -32,6 +32,11 @@ pub const VIEW_NAMES: [&str; 8] = [
     "entities",
     "relationships",
     "entity_directory",
+    "user_intents",
+    "user_preferences",
+    "conversation_flow",
+    "debate_strategies",
+    "provider_performance",
 ];
 
 /// A loaded, validated topology.

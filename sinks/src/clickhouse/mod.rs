@@ -12,7 +12,10 @@ use clickhouse::{Client, Compression};
 use helixflow_operators::rows::ViewName;
 use helixflow_types::topology::ClickHouseSinkConfig;
 use raw::{RawKinds, RawTables};
-use rows::{ConversationRow, DebateRow, MemoryRow, ProviderRow, TableRow};
+use rows::{
+    ConversationRow, DebateRow, FlowRow, IntentRow, MemoryRow, PerformanceRow, PreferenceRow,
+    ProviderRow, StrategyRow, TableRow,
+};
 use std::sync::Arc;
 
 /// Writes view tables to one ClickHouse database.
@@ -150,6 +153,17 @@ impl SinkWriter for ClickHouseWriter {
                 ViewName::ProviderStats => self.write_view::<ProviderRow>(view, batch, version)?,
                 ViewName::MemoryState => self.write_view::<MemoryRow>(view, batch, version)?,
                 ViewName::DebateStats => self.write_view::<DebateRow>(view, batch, version)?,
+                ViewName::UserIntents => self.write_view::<IntentRow>(view, batch, version)?,
+                ViewName::UserPreferences => {
+                    self.write_view::<PreferenceRow>(view, batch, version)?
+                }
+                ViewName::ConversationFlow => self.write_view::<FlowRow>(view, batch, version)?,
+                ViewName::DebateStrategies => {
+                    self.write_view::<StrategyRow>(view, batch, version)?
+                }
+                ViewName::ProviderPerformance => {
+                    self.write_view::<PerformanceRow>(view, batch, version)?
+                }
                 _ => {}
             }
         }

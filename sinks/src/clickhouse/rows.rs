@@ -184,3 +184,192 @@ impl TableRow for DebateRow {
         })
     }
 }
+
+#[derive(ChRow, Serialize)]
+pub struct IntentRow {
+    user_id: String,
+    intent: String,
+    messages: u64,
+    conversations: u64,
+    sessions: u64,
+    first_ts: i64,
+    last_ts: i64,
+    _version: u64,
+    _deleted: u8,
+}
+
+impl TableRow for IntentRow {
+    fn from_item(
+        item: &ViewItem,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Option<Self> {
+        let ViewItem::Intent((user, intent), row) = item else {
+            return None;
+        };
+        Some(IntentRow {
+            user_id: names.name(*user).to_owned(),
+            intent: names.name(*intent).to_owned(),
+            messages: row.messages,
+            conversations: row.conversations,
+            sessions: row.sessions,
+            first_ts: row.first_ts,
+            last_ts: row.last_ts,
+            _version: version,
+            _deleted: deleted.into(),
+        })
+    }
+}
+
+#[derive(ChRow, Serialize)]
+pub struct PreferenceRow {
+    user_id: String,
+    provider: String,
+    messages: u64,
+    tokens: u64,
+    conversations: u64,
+    share: f64,
+    _version: u64,
+    _deleted: u8,
+}
+
+impl TableRow for PreferenceRow {
+    fn from_item(
+        item: &ViewItem,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Option<Self> {
+        let ViewItem::Preference((user, provider), row) = item else {
+            return None;
+        };
+        Some(PreferenceRow {
+            user_id: names.name(*user).to_owned(),
+            provider: names.name(*provider).to_owned(),
+            messages: row.messages,
+            tokens: row.tokens,
+            conversations: row.conversations,
+            share: row.share.0,
+            _version: version,
+            _deleted: deleted.into(),
+        })
+    }
+}
+
+#[derive(ChRow, Serialize)]
+pub struct FlowRow {
+    from_role: String,
+    to_role: String,
+    transitions: u64,
+    conversations: u64,
+    _version: u64,
+    _deleted: u8,
+}
+
+impl TableRow for FlowRow {
+    fn from_item(
+        item: &ViewItem,
+        _names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Option<Self> {
+        let ViewItem::Flow((from, to), row) = item else {
+            return None;
+        };
+        Some(FlowRow {
+            from_role: from.name().to_owned(),
+            to_role: to.name().to_owned(),
+            transitions: row.transitions,
+            conversations: row.conversations,
+            _version: version,
+            _deleted: deleted.into(),
+        })
+    }
+}
+
+#[derive(ChRow, Serialize)]
+pub struct StrategyRow {
+    stance: String,
+    rounds: u64,
+    debates: u64,
+    mean_score: f64,
+    providers: Vec<String>,
+    led: u64,
+    consensus_debates: u64,
+    _version: u64,
+    _deleted: u8,
+}
+
+impl TableRow for StrategyRow {
+    fn from_item(
+        item: &ViewItem,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Option<Self> {
+        let ViewItem::Strategy(stance, row) = item else {
+            return None;
+        };
+        Some(StrategyRow {
+            stance: names.name(*stance).to_owned(),
+            rounds: row.rounds,
+            debates: row.debates,
+            mean_score: row.mean_score.0,
+            providers: row.providers.clone(),
+            led: row.led,
+            consensus_debates: row.consensus_debates,
+            _version: version,
+            _deleted: deleted.into(),
+        })
+    }
+}
+
+#[derive(ChRow, Serialize)]
+pub struct PerformanceRow {
+    provider: String,
+    model: String,
+    calls: u64,
+    errors: u64,
+    error_rate: f64,
+    tokens_in: u64,
+    tokens_out: u64,
+    cost_usd: f64,
+    latency_p50: u64,
+    latency_p95: u64,
+    latency_p99: u64,
+    latency_avg: f64,
+    cost_per_1k_tokens: Option<f64>,
+    _version: u64,
+    _deleted: u8,
+}
+
+impl TableRow for PerformanceRow {
+    fn from_item(
+        item: &ViewItem,
+        names: &dyn IdNames,
+        version: u64,
+        deleted: bool,
+    ) -> Option<Self> {
+        let ViewItem::Performance((provider, model), row) = item else {
+            return None;
+        };
+        Some(PerformanceRow {
+            provider: names.name(*provider).to_owned(),
+            model: names.name(*model).to_owned(),
+            calls: row.calls,
+            errors: row.errors,
+            error_rate: row.error_rate.0,
+            tokens_in: row.tokens_in,
+            tokens_out: row.tokens_out,
+            cost_usd: row.cost_usd.0,
+            latency_p50: row.latency_p50.into(),
+            latency_p95: row.latency_p95.into(),
+            latency_p99: row.latency_p99.into(),
+            latency_avg: row.latency_avg.0,
+            cost_per_1k_tokens: row.cost_per_1k_tokens.map(|c| c.0),
+            _version: version,
+            _deleted: deleted.into(),
+        })
+    }
+}

@@ -8,7 +8,8 @@
 //! is exactly the view, and writing the same rows again changes nothing.
 //! Timestamps are `Int64` epoch milliseconds (18.16 has no `DateTime64`);
 //! an hour is a `DateTime`; object fields and `memory_state.version` are
-//! JSON strings; string lists are `Array(String)`.
+//! JSON strings; string lists are `Array(String)`; an absent number
+//! (`provider_performance.cost_per_1k_tokens`) is `Nullable`.
 
 use helixflow_operators::rows::ViewName;
 
@@ -37,6 +38,32 @@ pub fn create_table(database: &str, view: ViewName) -> Option<String> {
             "debate_id String, rounds UInt64, participants Array(String), \
              mean_score String, leader String, consensus UInt8",
             "debate_id",
+        ),
+        ViewName::UserIntents => (
+            "user_id String, intent String, messages UInt64, conversations UInt64, \
+             sessions UInt64, first_ts Int64, last_ts Int64",
+            "user_id, intent",
+        ),
+        ViewName::UserPreferences => (
+            "user_id String, provider String, messages UInt64, tokens UInt64, \
+             conversations UInt64, share Float64",
+            "user_id, provider",
+        ),
+        ViewName::ConversationFlow => (
+            "from_role String, to_role String, transitions UInt64, conversations UInt64",
+            "from_role, to_role",
+        ),
+        ViewName::DebateStrategies => (
+            "stance String, rounds UInt64, debates UInt64, mean_score Float64, \
+             providers Array(String), led UInt64, consensus_debates UInt64",
+            "stance",
+        ),
+        ViewName::ProviderPerformance => (
+            "provider String, model String, calls UInt64, errors UInt64, error_rate Float64, \
+             tokens_in UInt64, tokens_out UInt64, cost_usd Float64, latency_p50 UInt64, \
+             latency_p95 UInt64, latency_p99 UInt64, latency_avg Float64, \
+             cost_per_1k_tokens Nullable(Float64)",
+            "provider, model",
         ),
         _ => return None,
     };

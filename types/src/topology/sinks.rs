@@ -157,14 +157,7 @@ fn default_database() -> String {
     "helixflow".into()
 }
 fn default_clickhouse_views() -> Vec<String> {
-    [
-        "conversation_snapshots",
-        "provider_stats",
-        "debate_stats",
-        "memory_state",
-    ]
-    .map(String::from)
-    .to_vec()
+    TABLE_VIEWS.map(String::from).to_vec()
 }
 fn default_clickhouse_user_env() -> String {
     "CLICKHOUSE_USER".into()
@@ -210,11 +203,16 @@ pub const GRAPH_VIEWS: [&str; 4] = [
     "entity_directory",
 ];
 /// The views a ClickHouse sink can write.
-pub const TABLE_VIEWS: [&str; 4] = [
+pub const TABLE_VIEWS: [&str; 9] = [
     "conversation_snapshots",
     "provider_stats",
     "debate_stats",
     "memory_state",
+    "user_intents",
+    "user_preferences",
+    "conversation_flow",
+    "debate_strategies",
+    "provider_performance",
 ];
 
 fn default_neo4j_views() -> Vec<String> {
