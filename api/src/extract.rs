@@ -161,8 +161,21 @@ impl JsonObject {
         }
     }
 
-    fn member(&self, name: &str) -> Option<&Value> {
+    /// A member's value (`null` is absent).
+    pub fn member(&self, name: &str) -> Option<&Value> {
         self.members.get(name).filter(|v| !v.is_null())
+    }
+
+    /// An optional array member.
+    pub fn array(&self, name: &str) -> ApiResult<Option<&[Value]>> {
+        match self.member(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(other) => Err(ApiError::bad(
+                name,
+                format!("`{name}` must be an array, got {}", kind_of(other)),
+            )),
+        }
     }
 
     /// An optional string member.
@@ -242,7 +255,8 @@ impl JsonObject {
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
+/// How an error message names a value's JSON type.
+pub fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -5,7 +5,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{raw_segments, segment, JsonObject, Params};
 use crate::query::knowledge::{related, search_term};
-use crate::reader::{ReadError, ReadSession};
+use crate::reader::ReadSession;
 use crate::{answer, blocking, Reader};
 use axum::extract::State;
 use axum::http::Uri;
@@ -117,14 +117,7 @@ async fn search(
 
 /// Asks a question the directory answers (404 `view_not_enabled` without it).
 fn ask(session: &dyn ReadSession, question: Question) -> ApiResult<Reply> {
-    session.ask(question).map_err(|e| match e {
-        ReadError::NotComputed(what) => ApiError::new(
-            404,
-            "view_not_enabled",
-            format!("{what} is not computed by this topology; knowledge queries read it"),
-        ),
-        ReadError::Unavailable(_) => ApiError::new(503, "unavailable", e.to_string()),
-    })
+    crate::ask(session, question, "knowledge queries")
 }
 
 /// The directory rows of `wanted`.

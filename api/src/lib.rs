@@ -11,6 +11,8 @@
 //! | [`context`] | `/v1/context/replay` and `/v1/context/stats/{id}` |
 //! | [`knowledge`] | `/v1/knowledge/related/{id}` and `/v1/knowledge/search` |
 //! | [`memory`] | `/v1/memory/sync/status` and `/v1/memory/sync/force` |
+//! | [`learning`] | `/v1/learning/patterns` and `/v1/learning/insights` |
+//! | [`analytics`] | `/v1/analytics/query` (and the provider and debate analytics) |
 //! | [`query`] | the query logic: selections and rankings, as plain functions |
 //! | [`metrics`] | the platform's histograms (`context_replay_duration_seconds`, ...) |
 //! | [`server`] | the server on a tokio runtime of its own |
@@ -18,11 +20,13 @@
 //! [`router`] assembles the routes; what every route shares (the body
 //! limit, the JSON 404 and 405 answers) is set there once.
 
+pub mod analytics;
 pub mod context;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod knowledge;
+pub mod learning;
 pub mod memory;
 pub mod metrics;
 pub mod query;
@@ -31,10 +35,11 @@ pub mod server;
 pub mod views;
 
 use crate::error::{ApiError, ApiResult};
-use crate::reader::{ReadSession, ViewReader};
+use crate::reader::{ReadError, ReadSession, ViewReader};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::Router;
+use helixflow_operators::query::{Question, Reply};
 use std::sync::Arc;
 
 /// The engine, as every handler's state.
@@ -48,6 +53,8 @@ pub fn router(reader: Reader) -> Router {
         .merge(context::routes())
         .merge(knowledge::routes())
         .merge(memory::routes())
+        .merge(learning::routes())
+        .merge(analytics::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
@@ -67,6 +74,41 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} {}: this route does not take {method}", uri.path()),
     )
+}
+
+/// The API error for a read that could not be had: what the topology does
+/// not compute is 404 `view_not_enabled` (`reader` names who reads it), an
+/// engine that cannot answer is 503 `unavailable`.
+pub fn read_error(e: ReadError, reader: &str) -> ApiError {
+    match e {
+        ReadError::NotComputed(what) => ApiError::new(
+            404,
+            "view_not_enabled",
+            format!("{what} is not computed by this topology; {reader} read it"),
+        ),
+        ReadError::Unavailable(_) => ApiError::new(503, "unavailable", e.to_string()),
+    }
+}
+
+/// Asks `question` of the session's workers (errors as [`read_error`]).
+pub fn ask(session: &dyn ReadSession, question: Question, reader: &str) -> ApiResult<Reply> {
+    session.ask(question).map_err(|e| read_error(e, reader))
+}
+
+/// A view's rows at the session's `as_of` (errors as [`read_error`]).
+pub fn read_view(
+    session: &dyn ReadSession,
+    view: helixflow_operators::rows::ViewName,
+    reader: &str,
+) -> ApiResult<helixflow_operators::rows::ViewPart> {
+    match ask(session, Question::View(view), reader)? {
+        Reply::View(part) => Ok(part),
+        _ => Err(ApiError::new(
+            500,
+            "internal",
+            format!("the engine answered a read of {view} with something else"),
+        )),
+    }
 }
 
 /// An answer object with the session's `as_of` and `positions` added.

@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonObject, Params};
-use crate::reader::{ReadError, SyncFailure};
+use crate::reader::SyncFailure;
 use crate::{answer, blocking, Reader};
 use axum::extract::State;
 use axum::http::Uri;
@@ -30,14 +30,11 @@ async fn status(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Value>
     Params::parse(uri.query(), &[])?;
     blocking(move || {
         let session = reader.session();
-        let reply = session.ask(Question::MemorySync).map_err(|e| match e {
-            ReadError::NotComputed(what) => ApiError::new(
-                404,
-                "view_not_enabled",
-                format!("{what} is not computed by this topology; sync status reads it"),
-            ),
-            ReadError::Unavailable(_) => ApiError::new(503, "unavailable", e.to_string()),
-        })?;
+        let reply = crate::ask(
+            session.as_ref(),
+            Question::MemorySync,
+            "sync status queries",
+        )?;
         let Reply::MemorySync {
             mut nodes,
             memories,

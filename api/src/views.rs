@@ -170,6 +170,24 @@ fn view_named(raw: &str) -> ApiResult<ViewName> {
     })
 }
 
+/// A view's rows as JSON objects, in key order (as `GET /v1/views/{name}`
+/// writes them), for answers computed over rows.
+pub fn view_rows(
+    part: helixflow_operators::rows::ViewPart,
+    ids: &helixflow_operators::intern::Interner,
+) -> ApiResult<Vec<serde_json::Value>> {
+    let mut body = Vec::new();
+    render(part, ids, &Selection::default(), &mut body)
+        .map_err(|e| ApiError::new(500, "internal", format!("rendering rows: {e}")))?;
+    body.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice(line)
+                .map_err(|e| ApiError::new(500, "internal", format!("reading a rendered row: {e}")))
+        })
+        .collect()
+}
+
 /// The error for a snapshot that could not be had.
 pub fn snapshot_error(e: ReadError) -> ApiError {
     match e {

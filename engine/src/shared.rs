@@ -96,6 +96,8 @@ fn describe(question: &Question) -> String {
         | Question::Links(_)
         | Question::Search(_) => "view `entity_directory`".to_owned(),
         Question::MemorySync => "view `memory_state`".to_owned(),
+        Question::Latencies(_) => "view `provider_stats`".to_owned(),
+        Question::Debate(_) => "view `debate_stats`".to_owned(),
     }
 }
 

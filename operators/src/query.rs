@@ -6,8 +6,9 @@
 //! arrangements (a key lives on one worker; the others answer empty), so an
 //! answer costs what those keys hold, not what the view holds.
 
+use crate::debate_stats::DebateRow;
 use crate::entity_directory::DirectoryRow;
-use crate::facts::MessageFact;
+use crate::facts::{DebateFact, MessageFact};
 use crate::intern::{Id, Interner};
 use crate::knowledge::Link;
 use crate::memory_sync::NodeRow;
@@ -19,6 +20,7 @@ use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::ValSpine;
 use differential_dataflow::trace::{Cursor, TraceReader};
 use differential_dataflow::ExchangeData;
+use helixflow_types::timestamp::Millis;
 use std::collections::HashMap;
 use timely::progress::Antichain;
 
@@ -39,6 +41,30 @@ pub enum Question {
     Search(Search),
     /// Memory sync figures.
     MemorySync,
+    /// The latencies of a provider's calls (of one model, if given) in
+    /// the hours `from <= hour < to` (either bound optional).
+    Latencies(LatencyRange),
+    /// A debate's `debate_stats` row and its distinct rounds.
+    Debate(Id),
+}
+
+/// The calls [`Question::Latencies`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatencyRange {
+    pub provider: Id,
+    pub model: Option<Id>,
+    /// Hours starting at or after this (ms).
+    pub from: Option<Millis>,
+    /// Hours starting before this (ms).
+    pub to: Option<Millis>,
+}
+
+impl LatencyRange {
+    fn holds(&self, model: Id, hour: Millis) -> bool {
+        self.model.is_none_or(|m| m == model)
+            && self.from.is_none_or(|f| f <= hour)
+            && self.to.is_none_or(|t| hour < t)
+    }
 }
 
 /// A search of the entity directory (api.md, `POST /v1/knowledge/search`).
@@ -121,6 +147,13 @@ pub enum Reply {
         /// Distinct memory ids.
         memory_ids: u64,
     },
+    /// (model, hour, latency, calls) of the calls asked for.
+    Latencies(Vec<(Id, Millis, u32, u64)>),
+    /// A debate's row (if it has one) and its distinct rounds.
+    Debate {
+        row: Option<DebateRow>,
+        rounds: Vec<DebateFact>,
+    },
 }
 
 impl Reply {
@@ -165,6 +198,20 @@ impl Reply {
                 nodes.append(&mut n);
                 *memories += m;
                 *memory_ids += i;
+            }
+            (Reply::Latencies(a), Reply::Latencies(mut b)) => a.append(&mut b),
+            (
+                Reply::Debate { row, rounds },
+                Reply::Debate {
+                    row: other,
+                    rounds: mut more,
+                },
+            ) => {
+                // One debate lives on one worker per trace.
+                if row.is_none() {
+                    *row = other;
+                }
+                rounds.append(&mut more);
             }
             // Replies to different questions are never merged.
             _ => {}
@@ -360,6 +407,26 @@ impl ViewTraces {
                     memory_ids: count_keys(self.memory_ids.as_mut()?, as_of),
                 }
             }
+            Question::Latencies(range) => {
+                let mut calls = Vec::new();
+                for_each_at(
+                    self.call_latencies.as_mut()?,
+                    as_of,
+                    Some(std::slice::from_ref(&range.provider)),
+                    |_, (model, hour, latency), n| {
+                        if range.holds(*model, *hour) {
+                            calls.push((*model, *hour, *latency, u64::try_from(n).unwrap_or(0)));
+                        }
+                    },
+                );
+                Reply::Latencies(calls)
+            }
+            Question::Debate(debate) => Reply::Debate {
+                row: values_of(self.debate_stats.as_mut()?, debate, as_of)
+                    .into_iter()
+                    .next(),
+                rounds: values_of(self.debate_rounds.as_mut()?, debate, as_of),
+            },
         })
     }
 }

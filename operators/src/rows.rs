@@ -85,6 +85,166 @@ impl ViewName {
     }
 }
 
+/// The JSON type of a view field, as the views write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    Str,
+    /// A whole number.
+    Int,
+    /// Any number.
+    Float,
+    Bool,
+    /// An RFC 3339 timestamp (a string).
+    Time,
+    /// An array of strings.
+    Strs,
+    /// An array of scalars of any type (`memory_state.version`).
+    Tuple,
+    /// A JSON object.
+    Object,
+}
+
+impl FieldType {
+    /// Whether a field of this type groups and orders (not arrays or objects).
+    pub fn is_scalar(self) -> bool {
+        !matches!(self, FieldType::Strs | FieldType::Tuple | FieldType::Object)
+    }
+}
+
+impl ViewName {
+    /// Every top-level field of the view's rows, in the order rows write them.
+    pub fn fields(self) -> &'static [(&'static str, FieldType)] {
+        use FieldType::*;
+        match self {
+            ViewName::ConversationSnapshots => &[
+                ("conversation_id", Str),
+                ("user_id", Str),
+                ("session_id", Str),
+                ("message_count", Int),
+                ("user_messages", Int),
+                ("assistant_messages", Int),
+                ("total_tokens", Int),
+                ("first_ts", Time),
+                ("last_ts", Time),
+                ("last_seq", Int),
+                ("providers", Strs),
+                ("entity_count", Int),
+            ],
+            ViewName::EntityCooccurrence => &[("a", Str), ("b", Str), ("count", Int)],
+            ViewName::ProviderStats => &[
+                ("provider", Str),
+                ("model", Str),
+                ("hour", Time),
+                ("calls", Int),
+                ("errors", Int),
+                ("tokens_in", Int),
+                ("tokens_out", Int),
+                ("cost_usd", Float),
+                ("latency_p50", Int),
+                ("latency_p95", Int),
+                ("latency_p99", Int),
+                ("latency_avg", Float),
+            ],
+            ViewName::MemoryState => &[
+                ("memory_id", Str),
+                ("content", Str),
+                ("user_id", Str),
+                ("tags", Strs),
+                ("version", Tuple),
+            ],
+            ViewName::DebateStats => &[
+                ("debate_id", Str),
+                ("rounds", Int),
+                ("participants", Strs),
+                ("mean_score", Object),
+                ("leader", Str),
+                ("consensus", Bool),
+            ],
+            ViewName::Entities => &[
+                ("entity_id", Str),
+                ("name", Str),
+                ("kind", Str),
+                ("properties", Object),
+                ("conversation_id", Str),
+                ("ts", Time),
+                ("event_id", Str),
+            ],
+            ViewName::Relationships => &[
+                ("source_id", Str),
+                ("target_id", Str),
+                ("rel_type", Str),
+                ("weight", Float),
+                ("conversation_id", Str),
+                ("ts", Time),
+                ("event_id", Str),
+            ],
+            ViewName::EntityDirectory => &[
+                ("id", Str),
+                ("name", Str),
+                ("kind", Str),
+                ("conversations", Int),
+                ("mentions", Int),
+                ("relationships", Int),
+            ],
+            ViewName::UserIntents => &[
+                ("user_id", Str),
+                ("intent", Str),
+                ("messages", Int),
+                ("conversations", Int),
+                ("sessions", Int),
+                ("first_ts", Time),
+                ("last_ts", Time),
+            ],
+            ViewName::UserPreferences => &[
+                ("user_id", Str),
+                ("provider", Str),
+                ("messages", Int),
+                ("tokens", Int),
+                ("conversations", Int),
+                ("share", Float),
+            ],
+            ViewName::ConversationFlow => &[
+                ("from_role", Str),
+                ("to_role", Str),
+                ("transitions", Int),
+                ("conversations", Int),
+            ],
+            ViewName::DebateStrategies => &[
+                ("stance", Str),
+                ("rounds", Int),
+                ("debates", Int),
+                ("mean_score", Float),
+                ("providers", Strs),
+                ("led", Int),
+                ("consensus_debates", Int),
+            ],
+            ViewName::ProviderPerformance => &[
+                ("provider", Str),
+                ("model", Str),
+                ("calls", Int),
+                ("errors", Int),
+                ("error_rate", Float),
+                ("tokens_in", Int),
+                ("tokens_out", Int),
+                ("cost_usd", Float),
+                ("latency_p50", Int),
+                ("latency_p95", Int),
+                ("latency_p99", Int),
+                ("latency_avg", Float),
+                ("cost_per_1k_tokens", Float),
+            ],
+        }
+    }
+
+    /// The type of one of the view's fields.
+    pub fn field(self, name: &str) -> Option<FieldType> {
+        self.fields()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+    }
+}
+
 impl std::fmt::Display for ViewName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

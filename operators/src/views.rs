@@ -17,7 +17,7 @@ use crate::debate_strategies::{debate_strategies, StrategyTrace};
 use crate::dedup::{dedup_named, DedupStats};
 use crate::entity_cooccurrence::{entity_cooccurrence, CooccurrenceTrace};
 use crate::entity_directory::{entity_directory, DirectoryTrace};
-use crate::facts::{Candidate, Fact, HoldsText, MessageFact};
+use crate::facts::{Candidate, DebateFact, Fact, HoldsText, MessageFact};
 use crate::intern::{Id, Interner};
 use crate::knowledge::{self, EntityConversationsTrace, LinkTrace};
 use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
@@ -116,6 +116,11 @@ pub struct ViewTraces {
     pub entity_conversations: Option<EntityConversationsTrace>,
     /// Relationship rows by endpoint (present with `entity_directory`).
     pub relationship_links: Option<LinkTrace>,
+    /// Each provider's call latencies, by provider: (model, hour, latency)
+    /// with the number of calls (present with `provider_stats`).
+    pub call_latencies: Option<LatencyTrace>,
+    /// The distinct debate rounds by debate (present with `debate_stats`).
+    pub debate_rounds: Option<RoundTrace>,
     /// Memory sync figures (present with `memory_state`).
     pub memory_nodes: Option<NodeTrace>,
     pub memory_ids: Option<MemoryIdTrace>,
@@ -123,6 +128,11 @@ pub struct ViewTraces {
 
 /// Distinct messages arranged by conversation.
 pub type MessageTrace = crate::reduce_view::ViewTrace<Id, MessageFact>;
+/// Call latencies by provider: (model, hour, latency), diff = calls.
+pub type LatencyTrace =
+    crate::reduce_view::ViewTrace<Id, (Id, helixflow_types::timestamp::Millis, u32)>;
+/// Distinct debate rounds by debate.
+pub type RoundTrace = crate::reduce_view::ViewTrace<Id, DebateFact>;
 
 fn narrow<'s, F: ExchangeData + HoldsText>(
     stream: StreamVec<'s, Time, Candidate<Fact>>,
@@ -225,6 +235,25 @@ pub fn build_views<'s>(
     // The learning views (api.md).
     let hours = (on(ViewName::ProviderStats) || on(ViewName::ProviderPerformance))
         .then(|| provider_stats(calls.clone()));
+    // The provider and debate analytics read these beside their views.
+    let call_latencies = on(ViewName::ProviderStats).then(|| {
+        probed(
+            calls
+                .clone()
+                .map(|c| (c.provider, (c.model, c.hour, c.latency_ms)))
+                .arrange_by_key_named("call_latencies"),
+            probe,
+        )
+    });
+    let debate_rounds = on(ViewName::DebateStats).then(|| {
+        probed(
+            rounds
+                .clone()
+                .map(|r| (r.debate, r))
+                .arrange_by_key_named("debate_rounds"),
+            probe,
+        )
+    });
     let provider_performance = hours
         .as_ref()
         .filter(|_| on(ViewName::ProviderPerformance))
@@ -326,6 +355,8 @@ pub fn build_views<'s>(
         memberships: memberships_trace,
         entity_conversations,
         relationship_links,
+        call_latencies,
+        debate_rounds,
         memory_nodes,
         memory_ids,
     }
@@ -461,6 +492,12 @@ macro_rules! each_trace {
             $body;
         }
         if let Some($t) = $self.relationship_links.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.call_latencies.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.debate_rounds.as_mut() {
             $body;
         }
         if let Some($t) = $self.memory_nodes.as_mut() {

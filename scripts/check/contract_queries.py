@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections import defaultdict
 
+import learning_queries
 from contract_oracle import b, close, fmt_ms
 
 ROLES = ("user", "assistant", "system", "tool")
@@ -350,10 +351,13 @@ def check(addr, events, conflicted, views):
     convs = conversations(events)
     queries = context_queries(rng, convs, skip)
     if conflicted:
-        print(f"knowledge and memory checks skipped: {len(conflicted)} conflicted keys")
+        print(f"knowledge, memory and learning checks skipped: {len(conflicted)} conflicted keys")
     else:
         queries += knowledge_queries(rng, views, set())
         queries.append(("GET", "/v1/memory/sync/status", None, 200, memory_status(events, views)))
+        queries += learning_queries.queries(rng, views)
+        queries += learning_queries.analytics_queries(rng, views)
+        queries += learning_queries.analytics_lookup_queries(rng, events, views)
     failures, asked = 0, 0
     for method, path, body, status, want in queries:
         asked += 1
@@ -370,7 +374,8 @@ def check(addr, events, conflicted, views):
             failures += 1
             if failures <= 5:
                 print(f"{method} {path} {json.dumps(body)[:300]}:\n  engine {got_status} {json.dumps(got)[:600]}\n  oracle {status} {json.dumps(want)[:600]}")
-    for method, path, body, status, code in error_queries():
+    for method, path, body, status, code in error_queries() + learning_queries.error_queries() \
+            + learning_queries.analytics_error_queries() + learning_queries.analytics_lookup_error_queries():
         asked += 1
         got_status, got = call(addr, method, path, body)
         if got_status != status or got.get("error", {}).get("code") != code or not got["error"].get("message"):

@@ -25,8 +25,6 @@ TOPICS = {
     "provider_call": ("helixagent.analytics.providers", "provider"),
     "debate_round": ("helixagent.analytics.debates", "debate_id"),
 }
-VIEWS = ["conversation_snapshots", "entity_cooccurrence", "provider_stats",
-         "memory_state", "debate_stats", "entities", "relationships", "entity_directory"]
 
 
 def route(line):
@@ -89,7 +87,8 @@ def collect(api, count, out_dir):
         if time.time() > deadline:
             sys.exit(f"collect: views did not reflect {count} messages within 180 s")
         time.sleep(0.1)
-    for v in VIEWS:
+    # Every view the engine serves (GET /v1/views lists them).
+    for v in (view["name"] for view in json.loads(get(api, "/v1/views"))):
         with open(f"{out_dir}/{v}.jsonl", "wb") as f:
             f.write(get(api, f"/v1/views/{v}"))
     h = json.loads(get(api, "/v1/health"))
