@@ -77,6 +77,9 @@ fn replay_equals_the_oracle_on_every_view() {
         );
         assert_view_matches(view, &got[view], &expected[view]);
     }
+    for view in VIEWS {
+        assert_rows_fit_the_schema(view, &got[view]);
+    }
     let rejected: serde_json::Value = serde_json::from_str(&got["rejected"]).unwrap();
     let invalid = lines
         .iter()
@@ -90,6 +93,42 @@ fn replay_equals_the_oracle_on_every_view() {
         rejected["conflicts"].as_u64().unwrap() >= 30,
         "the input has conflicting duplicates"
     );
+}
+
+/// Every field of every row is one the view declares (`ViewName::fields`,
+/// which the structured query checks against), of the declared type, and
+/// every field the view declares (other than optional ones) is written.
+fn assert_rows_fit_the_schema(view: &str, text: &str) {
+    use helixflow_operators::rows::{FieldType, ViewName};
+    use serde_json::Value;
+    let name = ViewName::parse(view).unwrap();
+    let optional = ["properties", "conversation_id"];
+    for line in text.lines() {
+        let row: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+        for (field, value) in &row {
+            let t = name
+                .field(field)
+                .unwrap_or_else(|| panic!("{view}.{field} is not declared"));
+            let fits = match (t, value) {
+                (_, Value::Null) => true,
+                (FieldType::Str | FieldType::Time, v) => v.is_string(),
+                (FieldType::Int, v) => v.is_u64() || v.is_i64(),
+                (FieldType::Float, v) => v.is_number(),
+                (FieldType::Bool, v) => v.is_boolean(),
+                (FieldType::Strs, Value::Array(items)) => items.iter().all(Value::is_string),
+                (FieldType::Tuple, v) => v.is_array(),
+                (FieldType::Object, v) => v.is_object(),
+                _ => false,
+            };
+            assert!(fits, "{view}.{field} = {value} is not {t:?}");
+        }
+        for (field, _) in name.fields() {
+            assert!(
+                row.contains_key(*field) || optional.contains(field),
+                "{view} row lacks {field}: {line}"
+            );
+        }
+    }
 }
 
 proptest! {
