@@ -7,12 +7,13 @@ use crate::extract::Params;
 use crate::query::learning::{insights, order_patterns, LearningRows, PatternType};
 use crate::reader::ReadSession;
 use crate::views::view_rows;
-use crate::{answer, blocking, read_view, Reader};
+use crate::{answer, ask, blocking, read_view, Reader};
 use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::get;
 use axum::{Json, Router};
-use helixflow_operators::intern::Id;
+use helixflow_operators::pair_ranks::HEAVY;
+use helixflow_operators::query::{top_pairs as select_top, Pair, Question, Reply};
 use helixflow_operators::rows::{ViewName, ViewPart};
 use helixflow_operators::Diff;
 use serde_json::{json, Value};
@@ -45,11 +46,12 @@ async fn patterns(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Valu
     let limit = params.int("limit", 1, MAX_LIMIT, 100)? as usize;
     blocking(move || {
         let session = reader.session();
-        let part = read(session.as_ref(), kind.view())?;
-        let total = part.len();
-        let part = match part {
-            ViewPart::Cooccurrence(pairs) => ViewPart::Cooccurrence(top_pairs(pairs, 1, limit).1),
-            other => other,
+        let (total, part) = if kind == PatternType::EntityCooccurrence {
+            let (kept, top) = top_pairs(session.as_ref(), 1, limit)?;
+            (kept, ViewPart::Cooccurrence(top))
+        } else {
+            let part = read(session.as_ref(), kind.view())?;
+            (part.len(), part)
         };
         let mut rows = view_rows(part, reader.ids())?;
         order_patterns(kind, &mut rows);
@@ -80,13 +82,8 @@ async fn insights_route(State(reader): State<Reader>, uri: Uri) -> ApiResult<Jso
         };
         // Only the pairs that can be among the first `limit` statements are
         // rendered; the others are counted.
-        let (kept, shown) = match read(s, ViewName::EntityCooccurrence)? {
-            ViewPart::Cooccurrence(pairs) => {
-                let min = Diff::try_from(min_support).unwrap_or(Diff::MAX);
-                top_pairs(pairs, min, limit)
-            }
-            _ => (0, Vec::new()),
-        };
+        let min = Diff::try_from(min_support).unwrap_or(Diff::MAX);
+        let (kept, shown) = top_pairs(s, min, limit)?;
         let unshown = kept - shown.len();
         learning.entity_pairs = view_rows(ViewPart::Cooccurrence(shown), ids)?;
         let all = insights(&learning, min_support);
@@ -102,40 +99,22 @@ fn read(session: &dyn ReadSession, view: ViewName) -> ApiResult<ViewPart> {
     read_view(session, view, "learning queries")
 }
 
-/// An `entity_cooccurrence` row: (pair, count).
-type Pair = ((Id, Id), Diff);
-
-/// The pairs with `count >= min` (how many), and of those the ones that can
-/// rank among the first `limit` by count: every pair whose count is at
-/// least the `limit`-th greatest.
-fn top_pairs(mut pairs: Vec<Pair>, min: Diff, limit: usize) -> (usize, Vec<Pair>) {
-    pairs.retain(|(_, n)| *n >= min);
-    let kept = pairs.len();
-    if kept > limit {
-        let mut counts: Vec<Diff> = pairs.iter().map(|(_, n)| *n).collect();
-        let (_, threshold, _) = counts.select_nth_unstable_by(limit - 1, |a, b| b.cmp(a));
-        let threshold = *threshold;
-        pairs.retain(|(_, n)| *n >= threshold);
+/// The pairs counted at least `min` (how many), and those that can rank
+/// among the first `limit`, asked of the workers (no copy of the view):
+/// from the heavy-pair index, or, when it cannot hold them all, from a
+/// scan of the view (both at the session's `as_of`).
+fn top_pairs(session: &dyn ReadSession, min: Diff, limit: usize) -> ApiResult<(usize, Vec<Pair>)> {
+    let ranked = |scan| match ask(
+        session,
+        Question::TopPairs { min, limit, scan },
+        "learning queries",
+    )? {
+        Reply::TopPairs { kept, pairs } => Ok((kept as usize, pairs)),
+        _ => Ok((0, Vec::new())),
+    };
+    let (kept, mut pairs) = ranked(false)?;
+    if pairs.len() < limit && min < HEAVY {
+        pairs = ranked(true)?.1;
     }
-    (kept, pairs)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::top_pairs;
-    use helixflow_operators::intern::Id;
-
-    #[test]
-    fn top_pairs_keeps_every_pair_tied_with_the_last_place() {
-        let pairs = vec![
-            ((Id(1), Id(2)), 5),
-            ((Id(1), Id(3)), 3),
-            ((Id(2), Id(3)), 3),
-            ((Id(3), Id(4)), 1),
-        ];
-        let (kept, top) = top_pairs(pairs.clone(), 2, 2);
-        assert_eq!(kept, 3);
-        assert_eq!(top.len(), 3, "both pairs of count 3 tie for second place");
-        assert_eq!(top_pairs(pairs, 1, 10).1.len(), 4);
-    }
+    Ok((kept, select_top(pairs, limit)))
 }

@@ -7,6 +7,10 @@
 //!   conversations (its partner count is printed: it must be >= 1000);
 //! - `POST /v1/knowledge/search` over the whole directory (its size is printed)
 //!   with id and name fragments;
+//! - `POST /v1/analytics/query` (a group-by over `provider_stats`),
+//!   `GET /v1/analytics/provider/{p}` over the whole range for the provider
+//!   with the most calls, `GET /v1/learning/insights` and
+//!   `GET /v1/learning/patterns?type=user_intent`;
 //! - with `--kafka BROKERS`: `POST /v1/memory/sync/force` every 100 ms while
 //!   generated traffic is produced to fresh topics at `--rate` events/s.
 //!
@@ -285,6 +289,52 @@ fn query_run(args: &Args) -> anyhow::Result<Vec<serde_json::Value>> {
         &format!("search over {} entities", rows.len()),
         args.requests,
         |i| request(addr, "POST", "/v1/knowledge/search", &queries[i]),
+    )?);
+    // Analytics and learning (issue 12).
+    let group_by = r#"{"view":"provider_stats","group_by":["provider","model"],"aggregates":[{"fn":"sum","field":"calls","as":"calls"},{"fn":"sum","field":"cost_usd","as":"cost"},{"fn":"max","field":"latency_p99","as":"worst_p99"}],"order_by":[{"field":"calls","desc":true}]}"#;
+    figures.push(time(
+        "analytics/query, group-by provider_stats",
+        args.requests,
+        |_| request(addr, "POST", "/v1/analytics/query", group_by),
+    )?);
+    let (_, perf) = request(
+        addr,
+        "GET",
+        "/v1/learning/patterns?type=provider_performance",
+        "",
+    )?;
+    let perf: serde_json::Value = serde_json::from_str(&perf)?;
+    let busiest = perf["patterns"]
+        .as_array()
+        .and_then(|rows| rows.iter().max_by_key(|r| r["calls"].as_u64().unwrap_or(0)))
+        .and_then(|r| r["provider"].as_str())
+        .context("no provider_performance row")?
+        .to_owned();
+    let (_, whole) = request(
+        addr,
+        "GET",
+        &format!("/v1/analytics/provider/{busiest}"),
+        "",
+    )?;
+    let whole: serde_json::Value = serde_json::from_str(&whole)?;
+    println!(
+        "analytics/provider/{busiest}: {} calls over {} hours",
+        whole["overall"]["calls"],
+        whole["hours"].as_array().map_or(0, Vec::len)
+    );
+    let path = format!("/v1/analytics/provider/{busiest}");
+    figures.push(time(
+        "analytics/provider, whole range",
+        args.requests,
+        |_| request(addr, "GET", &path, ""),
+    )?);
+    figures.push(time("learning/insights (defaults)", args.requests, |_| {
+        request(addr, "GET", "/v1/learning/insights", "")
+    })?);
+    figures.push(time(
+        "learning/patterns user_intent",
+        args.requests,
+        |_| request(addr, "GET", "/v1/learning/patterns?type=user_intent", ""),
     )?);
     server.stop();
     engine.shutdown().map_err(anyhow::Error::msg)?;

@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use helixflow_engine::generate::generate;
 use helixflow_engine::produce::{produce, summary_line, ProduceInput};
 use helixflow_engine::replay::{replay, ReplaySpec};
+use helixflow_operators::rows::ViewName;
+use helixflow_operators::views::ViewSet;
 use helixflow_sources::generator::GeneratorSettings;
 use helixflow_sources::kafka::produce::{Compression, ProduceSettings};
 use helixflow_types::topology::{KafkaTopics, SourceConfig, Topology};
@@ -64,6 +66,9 @@ enum Command {
         /// conversation): the view files are the same, the memory less.
         #[arg(long)]
         no_context: bool,
+        /// Compute and write only these views (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',', value_name = "VIEW,...")]
+        views: Vec<String>,
         /// JSONL files (`-` for standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -186,16 +191,30 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             quiet,
             stats,
             no_context,
+            views,
             files,
         } => {
             anyhow::ensure!(workers > 0, "-w must be at least 1");
+            let all: Vec<&str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
+            if let Some(bad) = views.iter().find(|v| !all.contains(&v.as_str())) {
+                anyhow::bail!("--views: no view {bad:?}; views: {}", all.join(", "));
+            }
+            let views = if views.is_empty() {
+                ViewSet::all()
+            } else {
+                ViewSet::from_names(views.iter().map(String::as_str), true)
+            };
             let summary = replay(ReplaySpec {
                 files,
                 out: out.clone(),
                 workers,
                 epoch_lines: epoch_lines.max(1),
                 progress: !quiet && std::io::stderr().is_terminal(),
-                context: !no_context,
+                views: if no_context {
+                    views.without_context()
+                } else {
+                    views
+                },
             })?;
             eprintln!(
                 "replayed {} lines in {:.2}s ({:.0} lines/s; views complete after {:.2}s, files written in {:.2}s): {} valid, {} rejected, {} duplicates; views in {}",

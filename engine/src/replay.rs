@@ -28,9 +28,10 @@ pub struct ReplaySpec {
     pub epoch_lines: u64,
     /// Show a progress bar.
     pub progress: bool,
-    /// Keep the context state (message texts, messages by conversation), as
-    /// `run` does by default; replay's files do not need it.
-    pub context: bool,
+    /// The views to compute and write, and whether to keep the context
+    /// state (message texts, messages by conversation) as `run` does by
+    /// default; replay's files do not need it.
+    pub views: ViewSet,
 }
 
 /// What a replay did.
@@ -104,11 +105,7 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     let rejects = RejectLog::with_echo(move |line| echo_bar.suspend(|| eprintln!("{line}")));
     let mut engine = Engine::start(EngineSpec {
         workers: spec.workers,
-        views: if spec.context {
-            ViewSet::all()
-        } else {
-            ViewSet::all().without_context()
-        },
+        views: spec.views,
         sources: vec![SourceConfig::File(FileSourceConfig {
             name: "replay".into(),
             paths: spec.files.clone(),
@@ -139,7 +136,10 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     // Read every view at the final time, stop the dataflow (freeing its
     // state), then render and write the views in parallel.
     let mut parts = Vec::new();
-    for view in ViewName::ALL {
+    for view in ViewName::ALL
+        .into_iter()
+        .filter(|v| spec.views.contains(*v))
+    {
         let snapshot = shared
             .snapshot(view, Duration::from_secs(600))
             .with_context(|| format!("reading view {view}"))?;

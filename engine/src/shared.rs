@@ -98,6 +98,7 @@ fn describe(question: &Question) -> String {
         Question::MemorySync => "view `memory_state`".to_owned(),
         Question::Latencies(_) => "view `provider_stats`".to_owned(),
         Question::Debate(_) => "view `debate_stats`".to_owned(),
+        Question::TopPairs { .. } => "view `entity_cooccurrence`".to_owned(),
     }
 }
 

@@ -34,7 +34,7 @@ fn api_serves_consistent_views_pages_and_errors() {
         workers: 1,
         epoch_lines: 1_000_000,
         progress: false,
-        context: true,
+        views: helixflow_operators::views::ViewSet::all(),
     })
     .unwrap();
 

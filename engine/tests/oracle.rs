@@ -45,7 +45,7 @@ fn run_replay(
         workers,
         epoch_lines,
         progress: false,
-        context: true,
+        views: helixflow_operators::views::ViewSet::all(),
     })
     .unwrap();
     let mut files = BTreeMap::new();

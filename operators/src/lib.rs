@@ -21,6 +21,7 @@
 //! | [`conversation_flow`] | role transitions between consecutive messages |
 //! | [`debate_strategies`] | per stance: rounds, debates, leads, consensus |
 //! | [`provider_performance`] | per provider and model over all hours, exact percentiles |
+//! | [`pair_ranks`] | co-occurrence pairs by count, for ranking queries |
 //! | [`partials`] | partial aggregates merged in two levels, bit-for-bit deterministic |
 //! | [`reduce_view`] | the reduce-and-arrange shape every keyed view shares |
 //! | [`in_time_order`] | the operator shape for logic that takes complete times in order |
@@ -47,6 +48,7 @@ pub mod latest;
 pub mod memberships;
 pub mod memory_state;
 pub mod memory_sync;
+pub mod pair_ranks;
 pub mod partials;
 pub mod provider_performance;
 pub mod provider_stats;

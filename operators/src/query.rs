@@ -7,17 +7,21 @@
 //! answer costs what those keys hold, not what the view holds.
 
 use crate::debate_stats::DebateRow;
+use crate::entity_cooccurrence::CooccurrenceTrace;
 use crate::entity_directory::DirectoryRow;
 use crate::facts::{DebateFact, MessageFact};
 use crate::intern::{Id, Interner};
 use crate::knowledge::Link;
 use crate::memory_sync::NodeRow;
+#[cfg(doc)]
+use crate::pair_ranks::HEAVY;
+use crate::pair_ranks::{count_of, CountHistogramTrace, HeavyPairTrace};
 use crate::rows::{ViewName, ViewPart};
 use crate::views::ViewTraces;
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::cursor_list;
-use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
 use differential_dataflow::trace::{Cursor, TraceReader};
 use differential_dataflow::ExchangeData;
 use helixflow_types::timestamp::Millis;
@@ -46,6 +50,14 @@ pub enum Question {
     Latencies(LatencyRange),
     /// A debate's `debate_stats` row and its distinct rounds.
     Debate(Id),
+    /// The `entity_cooccurrence` pairs with a count of at least `min`: how
+    /// many, and those that can rank among the first `limit` by count,
+    /// read from the heavy-pair index ([`crate::pair_ranks`]), or with
+    /// `scan` from the view itself. The index is partitioned by count and
+    /// the view by pair, so whether to scan is decided for all workers at
+    /// once: when the index's answer holds fewer than `limit` pairs and
+    /// `min` is below [`HEAVY`].
+    TopPairs { min: Diff, limit: usize, scan: bool },
 }
 
 /// The calls [`Question::Latencies`] asks for.
@@ -154,6 +166,24 @@ pub enum Reply {
         row: Option<DebateRow>,
         rounds: Vec<DebateFact>,
     },
+    /// Pairs counted at least `min`, and the ones that can rank (see [`top_pairs`]).
+    TopPairs { kept: u64, pairs: Vec<Pair> },
+}
+
+/// An `entity_cooccurrence` row: (pair, count).
+pub type Pair = ((Id, Id), Diff);
+
+/// Of `pairs` (each counted at least some minimum), the ones that can rank
+/// among the first `limit` by count: every pair whose count is at least the
+/// `limit`-th greatest (ties at the last place all stay).
+pub fn top_pairs(mut pairs: Vec<Pair>, limit: usize) -> Vec<Pair> {
+    if pairs.len() > limit && limit > 0 {
+        let mut counts: Vec<Diff> = pairs.iter().map(|(_, n)| *n).collect();
+        let (_, threshold, _) = counts.select_nth_unstable_by(limit - 1, |a, b| b.cmp(a));
+        let threshold = *threshold;
+        pairs.retain(|(_, n)| *n >= threshold);
+    }
+    pairs
 }
 
 impl Reply {
@@ -200,6 +230,16 @@ impl Reply {
                 *memory_ids += i;
             }
             (Reply::Latencies(a), Reply::Latencies(mut b)) => a.append(&mut b),
+            (
+                Reply::TopPairs { kept, pairs },
+                Reply::TopPairs {
+                    kept: more,
+                    pairs: mut other,
+                },
+            ) => {
+                *kept += more;
+                pairs.append(&mut other);
+            }
             (
                 Reply::Debate { row, rounds },
                 Reply::Debate {
@@ -295,6 +335,88 @@ fn count_keys<K: ExchangeData, V: ExchangeData>(
         }
     });
     n
+}
+
+/// Reads every (key, accumulated count at `as_of`) of a key-only trace in
+/// key order, until `f` says stop.
+fn for_each_count<K: ExchangeData>(
+    trace: &mut TraceAgent<KeySpine<K, Time, Diff>>,
+    as_of: Time,
+    mut f: impl FnMut(&K, Diff) -> bool,
+) {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
+    let (mut cursor, storage) = cursor_list(batches);
+    while let Some(key) = cursor.get_key(&storage) {
+        let mut count: Diff = 0;
+        while cursor.get_val(&storage).is_some() {
+            cursor.map_times(&storage, |t, d| {
+                if *t <= as_of {
+                    count += *d;
+                }
+            });
+            cursor.step_val(&storage);
+        }
+        if count != 0 && !f(key, count) {
+            return;
+        }
+        cursor.step_key(&storage);
+    }
+}
+
+/// How many pairs are counted at least `min` (from the count histogram).
+fn pairs_counted_at_least(trace: &mut CountHistogramTrace, min: Diff, as_of: Time) -> u64 {
+    let mut kept = 0;
+    for_each_count(trace, as_of, |count, pairs| {
+        if *count >= min {
+            kept += u64::try_from(pairs).unwrap_or(0);
+        }
+        true
+    });
+    kept
+}
+
+/// The heavy pairs counted at least `min`, greatest count first, until
+/// `limit` are found and the last count's ties are in.
+fn heavy_pairs(trace: &mut HeavyPairTrace, min: Diff, limit: usize, as_of: Time) -> Vec<Pair> {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
+    let (mut cursor, storage) = cursor_list(batches);
+    let mut out = Vec::new();
+    while let Some(key) = cursor.get_key(&storage) {
+        let count = count_of(*key);
+        if count < min || out.len() >= limit {
+            break;
+        }
+        while let Some(pair) = cursor.get_val(&storage) {
+            let mut d: Diff = 0;
+            cursor.map_times(&storage, |t, r| {
+                if *t <= as_of {
+                    d += *r;
+                }
+            });
+            if d > 0 {
+                out.push((*pair, count));
+            }
+            cursor.step_val(&storage);
+        }
+        cursor.step_key(&storage);
+    }
+    out
+}
+
+/// Every pair counted at least `min` (a scan of the view).
+fn scan_pairs(trace: &mut CooccurrenceTrace, min: Diff, as_of: Time) -> Vec<Pair> {
+    let mut out = Vec::new();
+    for_each_count(trace, as_of, |pair, count| {
+        if count >= min {
+            out.push((*pair, count));
+        }
+        true
+    });
+    out
 }
 
 /// Ranks matches: exact, prefix, substring; then conversations
@@ -421,6 +543,17 @@ impl ViewTraces {
                 );
                 Reply::Latencies(calls)
             }
+            Question::TopPairs { min, limit, scan } => Reply::TopPairs {
+                kept: pairs_counted_at_least(self.pair_counts.as_mut()?, *min, as_of),
+                pairs: if *scan {
+                    top_pairs(
+                        scan_pairs(self.entity_cooccurrence.as_mut()?, *min, as_of),
+                        *limit,
+                    )
+                } else {
+                    heavy_pairs(self.heavy_pairs.as_mut()?, *min, *limit, as_of)
+                },
+            },
             Question::Debate(debate) => Reply::Debate {
                 row: values_of(self.debate_stats.as_mut()?, debate, as_of)
                     .into_iter()
@@ -428,5 +561,24 @@ impl ViewTraces {
                 rounds: values_of(self.debate_rounds.as_mut()?, debate, as_of),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_pairs;
+    use crate::intern::Id;
+
+    #[test]
+    fn top_pairs_keeps_every_pair_tied_with_the_last_place() {
+        let pairs = vec![
+            ((Id(1), Id(2)), 5),
+            ((Id(1), Id(3)), 3),
+            ((Id(2), Id(3)), 3),
+            ((Id(3), Id(4)), 1),
+        ];
+        let top = top_pairs(pairs.clone(), 2);
+        assert_eq!(top.len(), 3, "both pairs of count 3 tie for second place");
+        assert_eq!(top_pairs(pairs, 10).len(), 4);
     }
 }

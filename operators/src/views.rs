@@ -24,6 +24,7 @@ use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
 use crate::memberships::{memberships, MembershipTrace};
 use crate::memory_state::{memory_state, MemoryTrace};
 use crate::memory_sync::{self, MemoryIdTrace, NodeTrace};
+use crate::pair_ranks::{pair_ranks, CountHistogramTrace, HeavyPairTrace};
 use crate::provider_performance::{provider_performance, PerformanceTrace};
 use crate::provider_stats::{provider_stats, ProviderTrace};
 use crate::query::for_each_at;
@@ -121,6 +122,9 @@ pub struct ViewTraces {
     pub call_latencies: Option<LatencyTrace>,
     /// The distinct debate rounds by debate (present with `debate_stats`).
     pub debate_rounds: Option<RoundTrace>,
+    /// Co-occurrence pairs by count (present with `entity_cooccurrence`).
+    pub heavy_pairs: Option<HeavyPairTrace>,
+    pub pair_counts: Option<CountHistogramTrace>,
     /// Memory sync figures (present with `memory_state`).
     pub memory_nodes: Option<NodeTrace>,
     pub memory_ids: Option<MemoryIdTrace>,
@@ -297,6 +301,21 @@ pub fn build_views<'s>(
             ViewPart::Flow
         )
     });
+    let mut heavy_pairs = None;
+    let mut pair_counts = None;
+    let entity_cooccurrence = members
+        .as_ref()
+        .filter(|_| on(ViewName::EntityCooccurrence))
+        .map(|m| {
+            let arranged = entity_cooccurrence(m.clone());
+            if let Some(publish) = exports.to(ViewName::EntityCooccurrence) {
+                export_pairs(&arranged, exports.worker, publish);
+            }
+            let (heavy, histogram) = pair_ranks(&arranged);
+            heavy_pairs = Some(probed(heavy, probe));
+            pair_counts = Some(probed(histogram, probe));
+            probed(arranged, probe)
+        });
     let memory_state = on(ViewName::MemoryState).then(|| memory_state(memory.clone()));
     let (memory_nodes, memory_ids) = match &memory_state {
         Some(state) => (
@@ -316,15 +335,7 @@ pub fn build_views<'s>(
                 ViewPart::Conversations
             )
         }),
-        entity_cooccurrence: members
-            .filter(|_| on(ViewName::EntityCooccurrence))
-            .map(|m| {
-                let arranged = entity_cooccurrence(m);
-                if let Some(publish) = exports.to(ViewName::EntityCooccurrence) {
-                    export_pairs(&arranged, exports.worker, publish);
-                }
-                probed(arranged, probe)
-            }),
+        entity_cooccurrence,
         provider_stats: hours
             .filter(|_| on(ViewName::ProviderStats))
             .map(|h| keyed!(ViewName::ProviderStats, h, ViewPart::ProviderStats)),
@@ -357,6 +368,8 @@ pub fn build_views<'s>(
         relationship_links,
         call_latencies,
         debate_rounds,
+        heavy_pairs,
+        pair_counts,
         memory_nodes,
         memory_ids,
     }
@@ -498,6 +511,12 @@ macro_rules! each_trace {
             $body;
         }
         if let Some($t) = $self.debate_rounds.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.heavy_pairs.as_mut() {
+            $body;
+        }
+        if let Some($t) = $self.pair_counts.as_mut() {
             $body;
         }
         if let Some($t) = $self.memory_nodes.as_mut() {

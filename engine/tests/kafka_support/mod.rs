@@ -218,7 +218,7 @@ pub fn replay_views(lines: &[String], dir: &Path) -> (BTreeMap<String, String>, 
         workers: 2,
         epoch_lines: 5_000,
         progress: false,
-        context: true,
+        views: helixflow_operators::views::ViewSet::all(),
     })
     .expect("replay");
     let views = VIEW_NAMES
