@@ -101,8 +101,8 @@ fn read(session: &dyn ReadSession, view: ViewName) -> ApiResult<ViewPart> {
 
 /// The pairs counted at least `min` (how many), and those that can rank
 /// among the first `limit`, asked of the workers (no copy of the view):
-/// from the heavy-pair index, or, when it cannot hold them all, from a
-/// scan of the view (both at the session's `as_of`).
+/// from the heavy-pair index when `min` is at least its threshold, else
+/// from a scan of the view.
 fn top_pairs(session: &dyn ReadSession, min: Diff, limit: usize) -> ApiResult<(usize, Vec<Pair>)> {
     let ranked = |scan| match ask(
         session,
@@ -112,9 +112,6 @@ fn top_pairs(session: &dyn ReadSession, min: Diff, limit: usize) -> ApiResult<(u
         Reply::TopPairs { kept, pairs } => Ok((kept as usize, pairs)),
         _ => Ok((0, Vec::new())),
     };
-    let (kept, mut pairs) = ranked(false)?;
-    if pairs.len() < limit && min < HEAVY {
-        pairs = ranked(true)?.1;
-    }
+    let (kept, pairs) = ranked(min < HEAVY)?;
     Ok((kept, select_top(pairs, limit)))
 }

@@ -15,7 +15,7 @@ use crate::knowledge::Link;
 use crate::memory_sync::NodeRow;
 #[cfg(doc)]
 use crate::pair_ranks::HEAVY;
-use crate::pair_ranks::{count_of, CountHistogramTrace, HeavyPairTrace};
+use crate::pair_ranks::{count_of, HeavyPairTrace};
 use crate::rows::{ViewName, ViewPart};
 use crate::views::ViewTraces;
 use crate::{Diff, Time};
@@ -55,8 +55,8 @@ pub enum Question {
     /// read from the heavy-pair index ([`crate::pair_ranks`]), or with
     /// `scan` from the view itself. The index is partitioned by count and
     /// the view by pair, so whether to scan is decided for all workers at
-    /// once: when the index's answer holds fewer than `limit` pairs and
-    /// `min` is below [`HEAVY`].
+    /// once: when `min` is below [`HEAVY`] (the index does not hold
+    /// every pair to count).
     TopPairs { min: Diff, limit: usize, scan: bool },
 }
 
@@ -365,31 +365,26 @@ fn for_each_count<K: ExchangeData>(
     }
 }
 
-/// How many pairs are counted at least `min` (from the count histogram).
-fn pairs_counted_at_least(trace: &mut CountHistogramTrace, min: Diff, as_of: Time) -> u64 {
-    let mut kept = 0;
-    for_each_count(trace, as_of, |count, pairs| {
-        if *count >= min {
-            kept += u64::try_from(pairs).unwrap_or(0);
-        }
-        true
-    });
-    kept
-}
-
-/// The heavy pairs counted at least `min`, greatest count first, until
-/// `limit` are found and the last count's ties are in.
-fn heavy_pairs(trace: &mut HeavyPairTrace, min: Diff, limit: usize, as_of: Time) -> Vec<Pair> {
+/// Of the heavy pairs counted at least `min`: how many, and those that
+/// can rank among the first `limit` (greatest count first, the last
+/// count's ties all in).
+fn heavy_pairs(
+    trace: &mut HeavyPairTrace,
+    min: Diff,
+    limit: usize,
+    as_of: Time,
+) -> (u64, Vec<Pair>) {
     let mut upper = Antichain::new();
     trace.read_upper(&mut upper);
     let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
     let (mut cursor, storage) = cursor_list(batches);
-    let mut out = Vec::new();
+    let (mut kept, mut out) = (0u64, Vec::new());
     while let Some(key) = cursor.get_key(&storage) {
         let count = count_of(*key);
-        if count < min || out.len() >= limit {
+        if count < min {
             break;
         }
+        let ranks = out.len() < limit;
         while let Some(pair) = cursor.get_val(&storage) {
             let mut d: Diff = 0;
             cursor.map_times(&storage, |t, r| {
@@ -398,13 +393,16 @@ fn heavy_pairs(trace: &mut HeavyPairTrace, min: Diff, limit: usize, as_of: Time)
                 }
             });
             if d > 0 {
-                out.push((*pair, count));
+                kept += 1;
+                if ranks {
+                    out.push((*pair, count));
+                }
             }
             cursor.step_val(&storage);
         }
         cursor.step_key(&storage);
     }
-    out
+    (kept, out)
 }
 
 /// Every pair counted at least `min` (a scan of the view).
@@ -543,17 +541,15 @@ impl ViewTraces {
                 );
                 Reply::Latencies(calls)
             }
-            Question::TopPairs { min, limit, scan } => Reply::TopPairs {
-                kept: pairs_counted_at_least(self.pair_counts.as_mut()?, *min, as_of),
-                pairs: if *scan {
-                    top_pairs(
-                        scan_pairs(self.entity_cooccurrence.as_mut()?, *min, as_of),
-                        *limit,
-                    )
+            Question::TopPairs { min, limit, scan } => {
+                let (kept, pairs) = if *scan {
+                    let all = scan_pairs(self.entity_cooccurrence.as_mut()?, *min, as_of);
+                    (all.len() as u64, top_pairs(all, *limit))
                 } else {
                     heavy_pairs(self.heavy_pairs.as_mut()?, *min, *limit, as_of)
-                },
-            },
+                };
+                Reply::TopPairs { kept, pairs }
+            }
             Question::Debate(debate) => Reply::Debate {
                 row: values_of(self.debate_stats.as_mut()?, debate, as_of)
                     .into_iter()

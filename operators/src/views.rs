@@ -24,7 +24,7 @@ use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
 use crate::memberships::{memberships, MembershipTrace};
 use crate::memory_state::{memory_state, MemoryTrace};
 use crate::memory_sync::{self, MemoryIdTrace, NodeTrace};
-use crate::pair_ranks::{pair_ranks, CountHistogramTrace, HeavyPairTrace};
+use crate::pair_ranks::{heavy_pairs, HeavyPairTrace};
 use crate::provider_performance::{provider_performance, PerformanceTrace};
 use crate::provider_stats::{provider_stats, ProviderTrace};
 use crate::query::for_each_at;
@@ -124,7 +124,6 @@ pub struct ViewTraces {
     pub debate_rounds: Option<RoundTrace>,
     /// Co-occurrence pairs by count (present with `entity_cooccurrence`).
     pub heavy_pairs: Option<HeavyPairTrace>,
-    pub pair_counts: Option<CountHistogramTrace>,
     /// Memory sync figures (present with `memory_state`).
     pub memory_nodes: Option<NodeTrace>,
     pub memory_ids: Option<MemoryIdTrace>,
@@ -301,8 +300,7 @@ pub fn build_views<'s>(
             ViewPart::Flow
         )
     });
-    let mut heavy_pairs = None;
-    let mut pair_counts = None;
+    let mut heavy_pair_index = None;
     let entity_cooccurrence = members
         .as_ref()
         .filter(|_| on(ViewName::EntityCooccurrence))
@@ -311,9 +309,7 @@ pub fn build_views<'s>(
             if let Some(publish) = exports.to(ViewName::EntityCooccurrence) {
                 export_pairs(&arranged, exports.worker, publish);
             }
-            let (heavy, histogram) = pair_ranks(&arranged);
-            heavy_pairs = Some(probed(heavy, probe));
-            pair_counts = Some(probed(histogram, probe));
+            heavy_pair_index = Some(probed(heavy_pairs(&arranged), probe));
             probed(arranged, probe)
         });
     let memory_state = on(ViewName::MemoryState).then(|| memory_state(memory.clone()));
@@ -368,8 +364,7 @@ pub fn build_views<'s>(
         relationship_links,
         call_latencies,
         debate_rounds,
-        heavy_pairs,
-        pair_counts,
+        heavy_pairs: heavy_pair_index,
         memory_nodes,
         memory_ids,
     }
@@ -514,9 +509,6 @@ macro_rules! each_trace {
             $body;
         }
         if let Some($t) = $self.heavy_pairs.as_mut() {
-            $body;
-        }
-        if let Some($t) = $self.pair_counts.as_mut() {
             $body;
         }
         if let Some($t) = $self.memory_nodes.as_mut() {
