@@ -17,11 +17,11 @@ use crate::memory_sync::NodeRow;
 use crate::pair_ranks::HEAVY;
 use crate::pair_ranks::{count_of, HeavyPairTrace};
 use crate::rows::{ViewName, ViewPart};
-use crate::views::ViewTraces;
+use crate::views::{read_counts, ViewTraces};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::cursor_list;
-use differential_dataflow::trace::implementations::{KeySpine, ValSpine};
+use differential_dataflow::trace::implementations::ValSpine;
 use differential_dataflow::trace::{Cursor, TraceReader};
 use differential_dataflow::ExchangeData;
 use helixflow_types::timestamp::Millis;
@@ -337,34 +337,6 @@ fn count_keys<K: ExchangeData, V: ExchangeData>(
     n
 }
 
-/// Reads every (key, accumulated count at `as_of`) of a key-only trace in
-/// key order, until `f` says stop.
-fn for_each_count<K: ExchangeData>(
-    trace: &mut TraceAgent<KeySpine<K, Time, Diff>>,
-    as_of: Time,
-    mut f: impl FnMut(&K, Diff) -> bool,
-) {
-    let mut upper = Antichain::new();
-    trace.read_upper(&mut upper);
-    let batches = trace.batches_through(upper.borrow()).unwrap_or_default();
-    let (mut cursor, storage) = cursor_list(batches);
-    while let Some(key) = cursor.get_key(&storage) {
-        let mut count: Diff = 0;
-        while cursor.get_val(&storage).is_some() {
-            cursor.map_times(&storage, |t, d| {
-                if *t <= as_of {
-                    count += *d;
-                }
-            });
-            cursor.step_val(&storage);
-        }
-        if count != 0 && !f(key, count) {
-            return;
-        }
-        cursor.step_key(&storage);
-    }
-}
-
 /// Of the heavy pairs counted at least `min`: how many, and those that
 /// can rank among the first `limit` (greatest count first, the last
 /// count's ties all in).
@@ -407,14 +379,9 @@ fn heavy_pairs(
 
 /// Every pair counted at least `min` (a scan of the view).
 fn scan_pairs(trace: &mut CooccurrenceTrace, min: Diff, as_of: Time) -> Vec<Pair> {
-    let mut out = Vec::new();
-    for_each_count(trace, as_of, |pair, count| {
-        if count >= min {
-            out.push((*pair, count));
-        }
-        true
-    });
-    out
+    let mut pairs = read_counts(trace, as_of);
+    pairs.retain(|(_, count)| *count >= min);
+    pairs
 }
 
 /// Ranks matches: exact, prefix, substring; then conversations

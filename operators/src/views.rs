@@ -410,7 +410,10 @@ where
 }
 
 /// Reads a key-only view: every key with its positive accumulated count.
-fn read_counts<K>(trace: &mut TraceAgent<KeySpine<K, Time, Diff>>, as_of: Time) -> Vec<(K, Diff)>
+pub(crate) fn read_counts<K>(
+    trace: &mut TraceAgent<KeySpine<K, Time, Diff>>,
+    as_of: Time,
+) -> Vec<(K, Diff)>
 where
     K: ExchangeData,
 {
