@@ -9,6 +9,7 @@
 use crate::kafka_support::*;
 use helixflow_engine::engine::Engine;
 use helixflow_sinks::runner::SinkStatus;
+use helixflow_types::topology::KafkaTopics;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -48,8 +49,27 @@ pub struct OutageReport {
     pub produced: u64,
 }
 
+/// Batches the second half is produced in, one every [`BATCH_GAP`]: spread
+/// out, later batches find the sink's queue already full (a single burst can
+/// be taken into a few epochs before any export waits, which proves nothing).
+const OUTAGE_BATCHES: usize = 8;
+const BATCH_GAP: Duration = Duration::from_secs(1);
+
+/// Produces `lines` in [`OUTAGE_BATCHES`] batches, [`BATCH_GAP`] apart.
+fn produce_spread(topics: &KafkaTopics, lines: &[String]) -> u64 {
+    let size = lines.len().div_ceil(OUTAGE_BATCHES).max(1);
+    let mut sent = 0;
+    for (i, batch) in lines.chunks(size).enumerate() {
+        if i > 0 {
+            std::thread::sleep(BATCH_GAP);
+        }
+        sent += produce(topics, batch);
+    }
+    sent
+}
+
 /// Produces the first half of `lines`, waits until the sink holds it, stops
-/// `service` for [`outage`] while the second half is produced, starts it,
+/// `service` for [`outage`] while the second half is produced (spread out), starts it,
 /// and waits until the sink has written everything. Asserts along the way
 /// that the sink reports the outage and that nothing counts as written while
 /// it lasts (so Kafka commits wait). Returns the running engine.
@@ -78,7 +98,7 @@ pub fn run_through_outage(
     let sink: Arc<SinkStatus> = Arc::clone(&engine.sinks[0]);
 
     service(service_name, "stop");
-    let sent_second = produce(&topics, second);
+    let sent_second = produce_spread(&topics, second);
     let deadline = Instant::now() + Duration::from_secs(60);
     while sink.problem().is_none() {
         assert!(
