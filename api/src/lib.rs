@@ -7,7 +7,7 @@
 //! | [`error`] | the one error type: stable codes and HTTP statuses |
 //! | [`extract`] | query strings, JSON bodies and path segments, checked |
 //! | [`views`] | `/v1/views...` and `/v1/conversations/{id}` |
-//! | [`health`] | `/v1/health` and `/metrics` |
+//! | [`health`] | `/v1/health`, `/v1/bigdata/health` (component states) and `/metrics` |
 //! | [`context`] | `/v1/context/replay` and `/v1/context/stats/{id}` |
 //! | [`knowledge`] | `/v1/knowledge/related/{id}` and `/v1/knowledge/search` |
 //! | [`memory`] | `/v1/memory/sync/status` and `/v1/memory/sync/force` |
@@ -15,11 +15,13 @@
 //! | [`analytics`] | `/v1/analytics/query` (and the provider and debate analytics) |
 //! | [`query`] | the query logic: selections and rankings, as plain functions |
 //! | [`metrics`] | the platform's histograms (`context_replay_duration_seconds`, ...) |
-//! | [`server`] | the server on a tokio runtime of its own |
+//! | [`access`] | the bearer-token check (401 `unauthorized`) |
+//! | [`server`] | the server: request layers (access, timeout, in-flight limit), connection limits, slow-client timeout |
 //!
 //! [`router`] assembles the routes; what every route shares (the body
 //! limit, the JSON 404 and 405 answers) is set there once.
 
+pub mod access;
 pub mod analytics;
 pub mod context;
 pub mod error;

@@ -81,6 +81,8 @@ pub trait ViewReader: Send + Sync + 'static {
     fn texts(&self) -> &ContentStore;
     /// Status, counters, positions and lag, as JSON.
     fn health(&self) -> serde_json::Value;
+    /// Every component the topology runs: sources, sinks, the lake, the API.
+    fn components(&self) -> Vec<crate::health::ComponentHealth>;
     /// Counters and gauges in the Prometheus text exposition format.
     fn metrics(&self) -> String;
     /// The memory topic's partitions, with what `positions` reflect.

@@ -167,9 +167,14 @@ struct Target {
 
 /// Sends a message to every sink in `targets` (raw events: only the kinds
 /// each takes), waiting while a sink's queue is full (backpressure) unless
-/// the engine is stopping.
+/// the engine is stopping. A worker that waits keeps answering reads
+/// ([`crate::waiting`]): the views computed so far stay readable while a
+/// sink is down.
 fn fan_out(targets: &[Target], shared: &Shared, msg: SinkMessage) {
-    let stopping = || shared.shutdown.load(Ordering::Relaxed);
+    let stopping = || {
+        crate::waiting::answer_waiting_reads();
+        shared.shutdown.load(Ordering::Relaxed)
+    };
     // Clone for every sink but the last, which takes the original.
     let mut msg = Some(msg);
     for (i, target) in targets.iter().enumerate() {

@@ -7,9 +7,11 @@
 //! | [`db_sinks`] | database sinks (ClickHouse, Neo4j): runner threads and the views' fan-out to them |
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
 //! | [`worker`] | one timely worker: dataflow, compaction, answering reads |
+//! | [`waiting`] | reads a worker answers while an operator of its waits on a full sink queue |
 //! | [`sync`] | the memory sync barrier: sources' ends, then views, sinks, commits |
 //! | [`slow_operators`] | opt-in log of operator activations that held a worker too long |
 //! | [`ingest`] | the source operator: feed chunks → decoded facts |
+//! | [`health`] | the `/v1/health` document and the components of `/v1/bigdata/health` |
 //! | [`kafka_health`] | Kafka offsets, visible positions and lag for health, metrics, status |
 //! | [`logging`] | the binaries' log output |
 //! | [`rejects`] | counters and last payloads of rejected inputs |
@@ -21,6 +23,7 @@
 pub mod db_sinks;
 pub mod engine;
 pub mod generate;
+pub mod health;
 pub mod ingest;
 pub mod kafka_health;
 pub mod logging;
@@ -31,4 +34,5 @@ pub mod run;
 pub mod shared;
 pub mod slow_operators;
 pub mod sync;
+pub mod waiting;
 pub mod worker;

@@ -2,14 +2,17 @@
 //! file sinks, the REST API, and a periodic one-line status on stderr.
 
 use crate::engine::{Engine, EngineSpec};
+use crate::health::HealthInputs;
 use crate::kafka_health::{self, partition_lags};
 use crate::shared::{ReadHold, Shared, SnapshotError};
 use crate::sync::{sync, KafkaSync};
 use anyhow::Context;
+use helixflow_api::access::Access;
+use helixflow_api::health::ComponentHealth;
 use helixflow_api::reader::{
     MemoryPartition, ReadError, ReadSession, SyncFailure, Synced, ViewReader,
 };
-use helixflow_api::server::ApiServer;
+use helixflow_api::server::{ApiServer, ServeOptions};
 use helixflow_operators::content::ContentStore;
 use helixflow_operators::intern::Interner;
 use helixflow_operators::query::{Question, Reply};
@@ -19,7 +22,9 @@ use helixflow_sinks::files::write_view_file;
 use helixflow_sinks::runner::SinkStatus;
 use helixflow_sources::kafka::KafkaStatus;
 use helixflow_sources::kafka::WatermarkProbe;
-use helixflow_types::topology::{FilesSinkConfig, SinkConfig, SourceConfig, Topology};
+use helixflow_types::topology::{
+    ApiAuth, ApiConfig, FilesSinkConfig, SinkConfig, SourceConfig, Topology,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,6 +107,20 @@ impl EngineReader {
         self.sources = sources.to_vec();
         self.sinks = sinks;
         Ok(self)
+    }
+}
+
+impl EngineReader {
+    fn health_inputs(&self) -> HealthInputs<'_> {
+        HealthInputs {
+            shared: &self.shared,
+            kafka: &self.kafka,
+            sinks: &self.sinks,
+            sources: &self.sources,
+            views: self.views,
+            topology: &self.topology,
+            started: self.started,
+        }
     }
 }
 
@@ -310,49 +329,11 @@ impl ViewReader for EngineReader {
     }
 
     fn health(&self) -> serde_json::Value {
-        let s = &self.shared;
-        let (as_of, closed) = s.complete();
-        let sources: Vec<_> = s
-            .feed
-            .sources()
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "name": p.name,
-                    "lines": p.events(),
-                    "sealed_epoch": p.sealed(),
-                    "finished": p.finished(),
-                    "position": p.position_at(u64::MAX),
-                })
-            })
-            .collect();
-        let positions = s.feed.positions_at(as_of);
-        let kafka: Vec<_> = self
-            .kafka
-            .iter()
-            .map(|k| kafka_health::health(k, &positions))
-            .collect();
-        serde_json::json!({
-            "status": "ok",
-            "topology": self.topology,
-            "uptime_s": self.started.elapsed().as_secs(),
-            "workers": s.workers(),
-            "as_of": as_of,
-            "all_input_done": closed,
-            "positions": positions,
-            "sources": sources,
-            "kafka": kafka,
-            "backlog_chunks": s.feed.backlog(),
-            "valid_events": s.valid.load(Ordering::Relaxed),
-            "duplicates": s.duplicates(),
-            "conflicts": s.conflicts(),
-            "rejected": {
-                "total": s.rejects.total(),
-                "by_source": s.rejects.by_source(),
-                "last": s.rejects.last(),
-            },
-            "views": ViewName::ALL.iter().filter(|v| self.views.contains(**v)).map(|v| v.as_str()).collect::<Vec<_>>(),
-        })
+        self.health_inputs().document()
+    }
+
+    fn components(&self) -> Vec<ComponentHealth> {
+        self.health_inputs().components()
     }
 }
 
@@ -373,12 +354,20 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     );
     let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
         Some(addr) => {
-            let server = ApiServer::start(addr, reader.clone()).context("starting the API")?;
+            let access = api_access(&topology.api, addr, api_token())?;
+            let options = ServeOptions::from_config(addr, &topology.api, access);
+            let server =
+                ApiServer::start_with(options, reader.clone()).context("starting the API")?;
             eprintln!(
-                "helixflow: API on http://{}/v1/views (topology `{}`, {} workers)",
+                "helixflow: API on http://{}/v1/views (topology `{}`, {} workers{})",
                 server.addr(),
                 topology.name,
-                topology.engine.workers
+                topology.engine.workers,
+                if access_checked(&topology.api) {
+                    ", bearer token required"
+                } else {
+                    ""
+                }
             );
             Some(server)
         }
@@ -448,6 +437,42 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
         eprintln!("{}", sink_part(s));
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// Where the API's bearer token comes from.
+const TOKEN_VARIABLE: &str = "HELIXFLOW_API_TOKEN";
+
+fn api_token() -> Option<String> {
+    std::env::var(TOKEN_VARIABLE).ok().filter(|t| !t.is_empty())
+}
+
+fn access_checked(config: &ApiConfig) -> bool {
+    config.effective_auth(api_token().is_some()) == ApiAuth::Token
+}
+
+/// The API's access rule: a token when the topology or the address asks for
+/// one, which must then be set; refused otherwise, with the two fixes.
+fn api_access(
+    config: &ApiConfig,
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+) -> anyhow::Result<Access> {
+    match (config.effective_auth(token.is_some()), token) {
+        (ApiAuth::None, _) => Ok(Access::open()),
+        (ApiAuth::Token, Some(token)) => Ok(Access::token(&token)),
+        (ApiAuth::Token, None) => {
+            let why = if config.auth == Some(ApiAuth::Token) {
+                "the topology says `auth = \"token\"`".to_owned()
+            } else {
+                format!("{addr} is not a loopback address")
+            };
+            anyhow::bail!(
+                "api.bind = {:?}: the API requires a bearer token ({why}), and {TOKEN_VARIABLE} is not set; \
+                 fix: set {TOKEN_VARIABLE}, or say `auth = \"none\"` under [api] to let anyone who can reach {addr} read",
+                config.bind
+            )
+        }
+    }
 }
 
 /// One database sink's state for the status line.
@@ -536,4 +561,48 @@ fn spawn_files_sink(
         }
         write_all();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(bind: &str, auth: Option<ApiAuth>) -> ApiConfig {
+        ApiConfig {
+            bind: bind.into(),
+            auth,
+            ..ApiConfig::default()
+        }
+    }
+
+    #[test]
+    fn off_loopback_the_api_needs_a_token_or_an_explicit_none() {
+        let addr = "0.0.0.0:8080".parse().unwrap();
+        let err = api_access(&config("0.0.0.0:8080", None), addr, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HELIXFLOW_API_TOKEN")
+                && err.contains("auth = \"none\"")
+                && err.contains("not a loopback"),
+            "{err}"
+        );
+        let open = api_access(&config("0.0.0.0:8080", Some(ApiAuth::None)), addr, None).unwrap();
+        assert!(!open.is_checked());
+        let checked = api_access(&config("0.0.0.0:8080", None), addr, Some("t".into())).unwrap();
+        assert!(checked.is_checked());
+    }
+
+    #[test]
+    fn on_loopback_a_token_is_checked_only_when_set_or_asked_for() {
+        let addr = "127.0.0.1:8080".parse().unwrap();
+        let loopback = config("127.0.0.1:8080", None);
+        assert!(!api_access(&loopback, addr, None).unwrap().is_checked());
+        assert!(api_access(&loopback, addr, Some("t".into()))
+            .unwrap()
+            .is_checked());
+        let asked = config("127.0.0.1:8080", Some(ApiAuth::Token));
+        let err = api_access(&asked, addr, None).unwrap_err().to_string();
+        assert!(err.contains("auth = \"token\""), "{err}");
+    }
 }

@@ -1,13 +1,17 @@
 //! One timely worker: builds the dataflow (ingest → dedup → views), then
 //! steps it, publishes its frontier, compacts its traces as far as read holds
-//! allow, and answers read queries from its traces.
+//! allow, and answers read queries from its traces (between steps, and
+//! while an operator waits inside one: [`crate::waiting`]).
 
 use crate::ingest::ingest;
 use crate::shared::{Shared, WorkerQuery};
 use crate::slow_operators;
+use crate::waiting;
 use crossbeam_channel::Receiver;
 use helixflow_operators::views::{build_views, ViewContext, ViewExports, ViewSet};
 use helixflow_operators::Time;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +29,7 @@ pub fn run_worker(
     let index = worker.index();
     slow_operators::install(worker);
     let probe = ProbeHandle::new();
-    let mut traces = worker.dataflow::<Time, _, _>(|scope| {
+    let traces = worker.dataflow::<Time, _, _>(|scope| {
         let candidates = ingest(scope, Arc::clone(&shared), exports.raw.clone());
         let context = ViewContext {
             ids: &shared.ids,
@@ -34,30 +38,47 @@ pub fn run_worker(
         };
         build_views(candidates, views, &context, &probe, &exports)
     });
+    // Borrowed by this loop between steps, and by the read service while an
+    // operator waits within a step: never both at once.
+    let traces = Rc::new(RefCell::new(traces));
+    let answer_reads = {
+        let (traces, shared) = (Rc::clone(&traces), Arc::clone(&shared));
+        move || {
+            while let Ok(WorkerQuery {
+                question,
+                as_of,
+                reply,
+            }) = inbox.try_recv()
+            {
+                let answer = traces.borrow_mut().answer(&question, as_of, &shared.ids);
+                // The asker may have given up (timeout); nothing to do then.
+                let _ = reply.send(answer);
+            }
+        }
+    };
+    let answer_reads = Rc::new(answer_reads);
+    {
+        let answer_reads = Rc::clone(&answer_reads);
+        waiting::serve_while_waiting(move || answer_reads());
+    }
     let mut compacted: Time = 0;
     while !shared.shutdown.load(Ordering::Relaxed) {
         worker.step_or_park(Some(Duration::from_millis(1)));
-        let upper = traces.upper().unwrap_or(Time::MAX);
+        let upper = traces.borrow_mut().upper().unwrap_or(Time::MAX);
         let allowed = shared.publish(index, upper);
         if allowed > compacted && allowed < Time::MAX {
-            traces.compact_to(allowed);
+            traces.borrow_mut().compact_to(allowed);
             compacted = allowed;
         }
-        while let Ok(WorkerQuery {
-            question,
-            as_of,
-            reply,
-        }) = inbox.try_recv()
-        {
-            // The asker may have given up (timeout); nothing to do then.
-            let _ = reply.send(traces.answer(&question, as_of, &shared.ids));
-        }
+        answer_reads();
     }
+    waiting::stop_serving();
+    drop(answer_reads);
     // A closed input (finished files): let the dataflow run to completion,
     // so the sinks' export operators see the final frontier and hand over
     // their last changes. Unbounded sources (Kafka, generator, followed
     // files) never close their input: drop the dataflow rather than wait.
-    if traces.upper().is_none() {
+    if traces.borrow_mut().upper().is_none() {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while worker.step() && std::time::Instant::now() < deadline {}
     }

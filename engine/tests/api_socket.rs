@@ -8,15 +8,10 @@ mod common;
 use common::http::{get, post};
 
 use helixflow_api::server::ApiServer;
-use helixflow_engine::engine::{Engine, EngineSpec};
-use helixflow_engine::rejects::RejectLog;
 use helixflow_engine::replay::{replay, ReplaySpec};
 use helixflow_engine::run::EngineReader;
 use helixflow_operators::views::ViewSet;
-use helixflow_sources::feed::{EpochClock, EpochPolicy};
-use helixflow_types::topology::{FileSourceConfig, SourceConfig};
 use std::sync::Arc;
-use std::time::Duration;
 
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -38,20 +33,7 @@ fn api_serves_consistent_views_pages_and_errors() {
     })
     .unwrap();
 
-    let engine = Engine::start(EngineSpec {
-        workers: 2,
-        views: ViewSet::all(),
-        sources: vec![SourceConfig::File(FileSourceConfig {
-            name: "events".into(),
-            paths: vec![input],
-            follow: false,
-        })],
-        epochs: EpochPolicy::Clock(EpochClock::new(Duration::from_millis(5))),
-        rejects: RejectLog::default(),
-        feed_capacity: 8,
-        sinks: Vec::new(),
-    })
-    .unwrap();
+    let engine = common::file_engine("events", vec![input], false);
     engine.wait_complete();
     let reader = Arc::new(EngineReader::new(
         Arc::clone(&engine.shared),

@@ -2,6 +2,10 @@
 //! oracle (the contract computed the slow, obvious way).
 
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on setup errors"
+)]
 
 use helixflow_sources::generator::{Generator, GeneratorSettings};
 use helixflow_types::decode::decode_event;
@@ -389,6 +393,31 @@ pub fn assert_view_matches(view: &str, text: &str, expected: &BTreeMap<Vec<Strin
 
 /// A plain HTTP/1.1 client for tests over a real socket.
 #[allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
+/// An engine of 2 workers over JSONL files (5 ms epochs, every view),
+/// followed for appended lines when `follow`.
+pub fn file_engine(
+    name: &str,
+    paths: Vec<std::path::PathBuf>,
+    follow: bool,
+) -> helixflow_engine::engine::Engine {
+    use helixflow_sources::feed::{EpochClock, EpochPolicy};
+    use helixflow_types::topology::{FileSourceConfig, SourceConfig};
+    helixflow_engine::engine::Engine::start(helixflow_engine::engine::EngineSpec {
+        workers: 2,
+        views: helixflow_operators::views::ViewSet::all(),
+        sources: vec![SourceConfig::File(FileSourceConfig {
+            name: name.into(),
+            paths,
+            follow,
+        })],
+        epochs: EpochPolicy::Clock(EpochClock::new(std::time::Duration::from_millis(5))),
+        rejects: helixflow_engine::rejects::RejectLog::default(),
+        feed_capacity: 8,
+        sinks: Vec::new(),
+    })
+    .expect("engine starts")
+}
+
 pub mod http {
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpStream};
@@ -423,11 +452,23 @@ pub mod http {
     }
 
     pub fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Reply {
+        request_with(addr, method, target, &[], body)
+    }
+
+    /// A request with extra header lines (`Name: value`).
+    pub fn request_with(
+        addr: SocketAddr,
+        method: &str,
+        target: &str,
+        headers: &[&str],
+        body: &[u8],
+    ) -> Reply {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
         write!(
             s,
-            "{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            "{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n",
             body.len()
         )
         .unwrap();

@@ -74,7 +74,9 @@ pub fn change_queue(limit_rows: u64) -> (ChangeSender, ChangeReceiver) {
 impl ChangeSender {
     /// Sends `msg`, waiting while the queue is full. Returns false, having
     /// dropped the message, only if `give_up()` turns true while waiting (the
-    /// engine is stopping) or the runner is gone.
+    /// engine is stopping) or the runner is gone. `give_up` is asked on
+    /// every turn of a wait, every few milliseconds: a waiting caller does
+    /// its other work there.
     pub fn send(&self, msg: SinkMessage, give_up: impl Fn() -> bool) -> bool {
         let rows = msg.rows() as u64;
         while rows > 0 && self.queued.load(Ordering::Acquire) >= self.limit {
@@ -86,7 +88,7 @@ impl ChangeSender {
         self.queued.fetch_add(rows, Ordering::AcqRel);
         let mut msg = msg;
         loop {
-            match self.tx.send_timeout(msg, Duration::from_millis(50)) {
+            match self.tx.send_timeout(msg, WAIT_STEP) {
                 Ok(()) => return true,
                 Err(crossbeam_channel::SendTimeoutError::Timeout(back)) if !give_up() => msg = back,
                 Err(_) => {

@@ -6,8 +6,9 @@
 //!
 //! Backpressure: while `max_pending_rows` keys wait, the runner stops taking
 //! changes; its queue fills (at most `max_pending_rows` rows plus one
-//! message, see [`crate::queue`]), the export operators block, and the
-//! dataflow and the sources wait with them. Nothing is dropped.
+//! message, see [`crate::queue`]), the export operators wait, and the
+//! dataflow and the sources wait with them (the workers still answer reads
+//! meanwhile). Nothing is dropped.
 
 use crate::pending::{Batch, Pending};
 use crate::queue::ChangeReceiver;
@@ -62,7 +63,27 @@ pub struct SinkStatus {
     pending: AtomicU64,
     largest_message: AtomicU64,
     queued: AtomicU64,
-    problem: Mutex<Option<String>>,
+    trouble: Mutex<Trouble>,
+}
+
+/// A sink's failures, as health reports them.
+#[derive(Clone, Debug, Default)]
+pub struct Trouble {
+    /// Why the sink cannot write right now, if it cannot.
+    pub problem: Option<String>,
+    /// Since when (ms since the Unix epoch) it has not been able to write.
+    pub since: Option<i64>,
+    /// The last failure (kept after the sink recovers), and when it happened.
+    pub last_error: Option<(String, i64)>,
+    /// The runner has returned: it writes nothing more.
+    pub stopped: bool,
+}
+
+/// Now, in milliseconds since the Unix epoch.
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl SinkStatus {
@@ -78,7 +99,7 @@ impl SinkStatus {
             pending: AtomicU64::new(0),
             largest_message: AtomicU64::new(0),
             queued: AtomicU64::new(0),
-            problem: Mutex::new(None),
+            trouble: Mutex::new(Trouble::default()),
         }
     }
 
@@ -113,7 +134,11 @@ impl SinkStatus {
     }
     /// Why the sink cannot write right now, if it cannot.
     pub fn problem(&self) -> Option<String> {
-        self.problem
+        self.trouble().problem
+    }
+    /// The problem, since when, the last failure, and whether it stopped.
+    pub fn trouble(&self) -> Trouble {
+        self.trouble
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -122,8 +147,27 @@ impl SinkStatus {
         self.pending.store(pending.len() as u64, Ordering::Relaxed);
         self.queued.store(queue.queued_rows(), Ordering::Relaxed);
     }
+    /// Sets (a failure: noted as the last error) or clears the problem.
     fn set_problem(&self, p: Option<String>) {
-        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = p;
+        let mut t = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
+        match p {
+            Some(problem) => {
+                let now = now_millis();
+                t.since.get_or_insert(now);
+                t.last_error = Some((problem.clone(), now));
+                t.problem = Some(problem);
+            }
+            None => {
+                t.problem = None;
+                t.since = None;
+            }
+        }
+    }
+    fn set_stopped(&self) {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopped = true;
     }
 }
 
@@ -152,7 +196,13 @@ fn next_version(last: u64) -> u64 {
 
 impl SinkRunner {
     /// Runs until stopped and drained (or the stop grace runs out).
-    pub fn run(self, mut writer: impl SinkWriter) {
+    pub fn run(self, writer: impl SinkWriter) {
+        let status = Arc::clone(&self.status);
+        self.run_writer(writer);
+        status.set_stopped();
+    }
+
+    fn run_writer(self, mut writer: impl SinkWriter) {
         let status = &self.status;
         let b = &self.batching;
         let mut backoff = b.retry_initial;

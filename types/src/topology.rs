@@ -308,6 +308,34 @@ pub struct ApiConfig {
     /// Address to listen on (default `127.0.0.1:8080`).
     #[serde(default = "default_bind")]
     pub bind: String,
+    /// Who may call: `token` (a bearer token from `HELIXFLOW_API_TOKEN`) or
+    /// `none` (anyone who can reach the address). Absent: `none` on a
+    /// loopback address (`token` if the variable is set), `token` on any other.
+    #[serde(default)]
+    pub auth: Option<ApiAuth>,
+    /// Longest a request may take, body and answer included (then 408).
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers (a slow or
+    /// stalled client is disconnected).
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests handled at once; more wait their turn (within `request_timeout`).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+/// How the API admits callers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiAuth {
+    /// `Authorization: Bearer <HELIXFLOW_API_TOKEN>` on every request.
+    Token,
+    /// No check.
+    None,
 }
 
 fn yes() -> bool {
@@ -316,12 +344,29 @@ fn yes() -> bool {
 fn default_bind() -> String {
     "127.0.0.1:8080".to_owned()
 }
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_max_in_flight() -> usize {
+    64
+}
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             enabled: true,
             bind: default_bind(),
+            auth: None,
+            request_timeout: default_request_timeout(),
+            header_timeout: default_header_timeout(),
+            max_connections: default_max_connections(),
+            max_in_flight: default_max_in_flight(),
         }
     }
 }
@@ -330,6 +375,18 @@ impl ApiConfig {
     /// The parsed bind address (validated at load).
     pub fn bind_addr(&self) -> Option<SocketAddr> {
         self.bind.parse().ok()
+    }
+
+    /// The access rule in force, given whether a token is configured:
+    /// `auth` when the topology says, else `token` off loopback or when a
+    /// token is set, else `none`.
+    pub fn effective_auth(&self, token_set: bool) -> ApiAuth {
+        match self.auth {
+            Some(a) => a,
+            None if token_set => ApiAuth::Token,
+            None if self.bind_addr().is_some_and(|a| a.ip().is_loopback()) => ApiAuth::None,
+            None => ApiAuth::Token,
+        }
     }
 }
 
@@ -547,6 +604,30 @@ impl Topology {
                 format!("{:?} is not an address", self.api.bind),
                 "use IP:PORT, e.g. `bind = \"127.0.0.1:8080\"`",
             ));
+        }
+        for (field, value) in [
+            ("api.max_connections", self.api.max_connections),
+            ("api.max_in_flight", self.api.max_in_flight),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    field,
+                    "must be at least 1".into(),
+                    "leave it out for the default",
+                ));
+            }
+        }
+        for (field, value) in [
+            ("api.request_timeout", self.api.request_timeout),
+            ("api.header_timeout", self.api.header_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(
+                    field,
+                    "must be longer than 0s".into(),
+                    "leave it out for the default",
+                ));
+            }
         }
         Ok(())
     }

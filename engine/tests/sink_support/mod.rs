@@ -6,10 +6,14 @@
 
 #![allow(dead_code)]
 
+use crate::common::http::get;
 use crate::kafka_support::*;
+use helixflow_api::server::ApiServer;
 use helixflow_engine::engine::Engine;
+use helixflow_engine::run::EngineReader;
+use helixflow_operators::views::ViewSet;
 use helixflow_sinks::runner::SinkStatus;
-use helixflow_types::topology::KafkaTopics;
+use helixflow_types::topology::{KafkaTopics, Topology};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -47,6 +51,76 @@ pub struct OutageReport {
     pub visible_at_restart: i64,
     /// Messages produced in all.
     pub produced: u64,
+    /// The slowest API read answered while the server was down.
+    pub slowest_read: Duration,
+}
+
+/// What the outage tests read over the API while the server is down.
+const READS_DURING_OUTAGE: [&str; 5] = [
+    "/v1/views/entity_cooccurrence?limit=5",
+    "/v1/views/provider_stats",
+    "/v1/conversations/conv-1",
+    "/v1/learning/insights",
+    "/v1/analytics/provider",
+];
+
+/// The API over `engine`, with its sinks (for health) and sources.
+fn serve(engine: &Engine, topology: &Topology) -> ApiServer {
+    let reader = EngineReader::new(
+        Arc::clone(&engine.shared),
+        engine.kafka.clone(),
+        ViewSet::all(),
+        "outage-test",
+    )
+    .with_sync(&topology.sources, engine.sinks.clone())
+    .expect("reader");
+    ApiServer::start("127.0.0.1:0".parse().unwrap(), Arc::new(reader)).expect("api")
+}
+
+/// Reads every route of [`READS_DURING_OUTAGE`] and the component health
+/// while `sink` is down: each answers (not a 5xx) within a second, and
+/// health is `degraded`, naming the sink as degraded. Returns the slowest.
+fn read_while_down(api: &ApiServer, sink: &str) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for target in READS_DURING_OUTAGE
+        .iter()
+        .copied()
+        .chain(["/v1/bigdata/health", "/v1/health"])
+    {
+        let started = Instant::now();
+        let reply = get(api.addr(), target);
+        let took = started.elapsed();
+        slowest = slowest.max(took);
+        assert!(
+            reply.status < 500,
+            "{target} answered {} while the sink was down: {}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "{target} took {took:?} while the sink was down"
+        );
+    }
+    for target in ["/v1/bigdata/health", "/v1/health"] {
+        let health = get(api.addr(), target).json();
+        assert_eq!(health["status"], "degraded", "{target}: {health}");
+        let list = if target == "/v1/health" {
+            "sinks"
+        } else {
+            "components"
+        };
+        let named = health[list].as_array().into_iter().flatten().any(|c| {
+            c["name"] == sink
+                && c["state"] == "degraded"
+                && c["figures"]["failing_since"].is_string()
+        });
+        assert!(
+            named,
+            "{target} does not name sink `{sink}` as degraded: {health}"
+        );
+    }
+    slowest
 }
 
 /// Batches the second half is produced in, one every [`BATCH_GAP`]: spread
@@ -72,7 +146,8 @@ fn produce_spread(topics: &KafkaTopics, lines: &[String]) -> u64 {
 /// `service` for [`outage`] while the second half is produced (spread out), starts it,
 /// and waits until the sink has written everything. Asserts along the way
 /// that the sink reports the outage and that nothing counts as written while
-/// it lasts (so Kafka commits wait). Returns the running engine.
+/// it lasts (so Kafka commits wait), and that API reads answer at once
+/// meanwhile, with health naming the sink. Returns the running engine.
 pub fn run_through_outage(
     service_name: &str,
     topic_prefix: &str,
@@ -81,7 +156,7 @@ pub fn run_through_outage(
 ) -> (Engine, OutageReport) {
     let topics = fresh_topics(topic_prefix);
     let (first, second) = lines.split_at(lines.len() / 2);
-    let topology = helixflow_types::topology::Topology::parse(
+    let topology = Topology::parse(
         "test.toml",
         &kafka_topology_text(&topics, &unique("g"), "", sinks_toml),
         |_| None,
@@ -89,6 +164,7 @@ pub fn run_through_outage(
     .expect("topology");
     let sent_first = produce(&topics, first);
     let engine = start(&topology, 2);
+    let api = serve(&engine, &topology);
     wait_visible(&engine, sent_first);
     assert!(
         engine.wait_sinks_written(Duration::from_secs(120)),
@@ -109,9 +185,15 @@ pub fn run_through_outage(
     }
     let written_during = sink.written_frontier();
     let mut peak_held = 0;
+    let mut slowest_read = Duration::ZERO;
+    let mut next_read = Instant::now();
     let until = Instant::now() + outage();
     while Instant::now() < until {
         peak_held = peak_held.max(sink.pending() + sink.queued());
+        if Instant::now() >= next_read {
+            slowest_read = slowest_read.max(read_while_down(&api, &sink.name));
+            next_read = Instant::now() + Duration::from_secs(5);
+        }
         assert_eq!(
             sink.written_frontier(),
             written_during,
@@ -136,7 +218,9 @@ pub fn run_through_outage(
         largest_message: sink.largest_message(),
         visible_at_restart,
         produced,
+        slowest_read,
     };
+    api.stop();
     eprintln!("outage of {service_name}: {report:?}");
     (engine, report)
 }

@@ -1,0 +1,205 @@
+//! The engine's health as the API serves it: the `/v1/health` document and
+//! the component list of `/v1/bigdata/health` (each source, each database
+//! sink, the API), with each component's state, detail line and figures.
+//!
+//! States: a Kafka source waiting for its brokers or still setting up is
+//! `degraded`; a sink that cannot write (it retries, holds its changes and
+//! holds ingestion back) is `degraded`; a sink whose runner has returned is
+//! `down`. The views stay readable in every one of these.
+
+use crate::kafka_health::{self, partition_lags};
+use crate::shared::Shared;
+use helixflow_api::health::{ComponentHealth, ComponentKind, Figures, HealthState};
+use helixflow_operators::rows::ViewName;
+use helixflow_operators::views::ViewSet;
+use helixflow_sinks::runner::SinkStatus;
+use helixflow_sources::feed::SourceProgress;
+use helixflow_sources::kafka::KafkaStatus;
+use helixflow_types::timestamp::format_millis;
+use helixflow_types::topology::SourceConfig;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the health reports read.
+pub struct HealthInputs<'a> {
+    pub shared: &'a Shared,
+    pub kafka: &'a [Arc<KafkaStatus>],
+    pub sinks: &'a [Arc<SinkStatus>],
+    pub sources: &'a [SourceConfig],
+    pub views: ViewSet,
+    pub topology: &'a str,
+    pub started: Instant,
+}
+
+impl HealthInputs<'_> {
+    /// Every component, sources first, then sinks, then the API.
+    pub fn components(&self) -> Vec<ComponentHealth> {
+        let (as_of, _) = self.shared.complete();
+        let positions = self.shared.feed.positions_at(as_of);
+        let mut out: Vec<ComponentHealth> = self
+            .shared
+            .feed
+            .sources()
+            .iter()
+            .map(|p| self.source(p, &positions))
+            .collect();
+        out.extend(self.sinks.iter().map(|s| sink(s)));
+        out.push(ComponentHealth {
+            component: ComponentKind::Api,
+            name: "api".into(),
+            kind: "http".into(),
+            state: HealthState::Ok,
+            detail: format!("answering reads at epoch {as_of}"),
+            figures: Figures::default(),
+        });
+        out
+    }
+
+    fn source(&self, p: &SourceProgress, positions: &serde_json::Value) -> ComponentHealth {
+        let config = self.sources.iter().find(|s| s.name() == p.name);
+        let kafka = self.kafka.iter().find(|k| k.source == p.name);
+        let figures = Figures {
+            written_epoch: Some(p.sealed()),
+            rows: Some(p.events()),
+            ..Figures::default()
+        };
+        let Some(k) = kafka else {
+            let kind = match config {
+                Some(SourceConfig::Generator(_)) => "generator",
+                _ => "file",
+            };
+            let detail = if p.finished() {
+                format!("finished: {} lines read", p.events())
+            } else {
+                format!("reading: {} lines so far", p.events())
+            };
+            return ComponentHealth {
+                component: ComponentKind::Source,
+                name: p.name.clone(),
+                kind: kind.into(),
+                state: HealthState::Ok,
+                detail,
+                figures,
+            };
+        };
+        let partitions = partition_lags(k, positions);
+        let known = k.setup().is_none() && partitions.iter().all(|p| p.high_watermark >= 0);
+        let waiting = k.broker_problem().or_else(|| k.setup());
+        ComponentHealth {
+            component: ComponentKind::Source,
+            name: p.name.clone(),
+            kind: "kafka".into(),
+            state: if waiting.is_some() {
+                HealthState::Degraded
+            } else {
+                HealthState::Ok
+            },
+            detail: kafka_health::state(k),
+            figures: Figures {
+                lag: known.then(|| partitions.iter().map(|p| p.lag).sum()),
+                failures: Some(k.commit_failures()),
+                last_error: k.broker_problem(),
+                ..figures
+            },
+        }
+    }
+
+    /// The `/v1/health` document: status (the worst component state),
+    /// counters, positions, sources, Kafka partitions, sinks and views.
+    pub fn document(&self) -> serde_json::Value {
+        let s = self.shared;
+        let (as_of, closed) = s.complete();
+        let components = self.components();
+        let status = HealthState::worst(components.iter().map(|c| c.state));
+        let sources: Vec<_> = s
+            .feed
+            .sources()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "lines": p.events(),
+                    "sealed_epoch": p.sealed(),
+                    "finished": p.finished(),
+                    "position": p.position_at(u64::MAX),
+                })
+            })
+            .collect();
+        let positions = s.feed.positions_at(as_of);
+        let kafka: Vec<_> = self
+            .kafka
+            .iter()
+            .map(|k| kafka_health::health(k, &positions))
+            .collect();
+        let sinks: Vec<_> = components
+            .iter()
+            .filter(|c| c.component == ComponentKind::Sink)
+            .collect();
+        serde_json::json!({
+            "status": status,
+            "topology": self.topology,
+            "uptime_s": self.started.elapsed().as_secs(),
+            "workers": s.workers(),
+            "as_of": as_of,
+            "all_input_done": closed,
+            "positions": positions,
+            "sources": sources,
+            "kafka": kafka,
+            "sinks": sinks,
+            "backlog_chunks": s.feed.backlog(),
+            "valid_events": s.valid.load(Ordering::Relaxed),
+            "duplicates": s.duplicates(),
+            "conflicts": s.conflicts(),
+            "rejected": {
+                "total": s.rejects.total(),
+                "by_source": s.rejects.by_source(),
+                "last": s.rejects.last(),
+            },
+            "views": ViewName::ALL.iter().filter(|v| self.views.contains(**v)).map(|v| v.as_str()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A database sink's health.
+fn sink(s: &SinkStatus) -> ComponentHealth {
+    let trouble = s.trouble();
+    let written = s.written_frontier().saturating_sub(1);
+    let (state, detail) = match (&trouble.problem, trouble.stopped) {
+        (Some(p), true) => (HealthState::Down, format!("stopped: {p}")),
+        (None, true) => (HealthState::Down, "stopped".to_owned()),
+        (Some(p), false) => (
+            HealthState::Degraded,
+            format!(
+                "cannot write since {} (retrying; {} changed rows held): {p}",
+                trouble.since.map(format_millis).unwrap_or_default(),
+                s.pending() + s.queued()
+            ),
+        ),
+        (None, false) => (
+            HealthState::Ok,
+            format!(
+                "writing: {} rows in {} batches",
+                s.rows_written(),
+                s.batches_written()
+            ),
+        ),
+    };
+    ComponentHealth {
+        component: ComponentKind::Sink,
+        name: s.name.clone(),
+        kind: s.kind.into(),
+        state,
+        detail,
+        figures: Figures {
+            written_epoch: Some(written),
+            rows_held: Some(s.pending() + s.queued()),
+            rows: Some(s.rows_written()),
+            failures: Some(s.failures()),
+            failing_since: trouble.since.map(format_millis),
+            last_error: trouble.last_error.as_ref().map(|(e, _)| e.clone()),
+            last_error_at: trouble.last_error.as_ref().map(|(_, t)| format_millis(*t)),
+            lag: None,
+        },
+    }
+}
