@@ -1,7 +1,7 @@
 //! Health: `GET /v1/health` (the engine's status, counters and positions),
 //! `GET /v1/bigdata/health` (every component the topology runs, with its
 //! state, a detail line and its figures; 503 only when one is down), and
-//! `GET /metrics` (Prometheus text). The component types live here; the
+//! `GET /metrics` (Prometheus text, [`crate::metrics`]). The component types live here; the
 //! engine fills them ([`crate::reader::ViewReader::components`]).
 
 use crate::{answer, blocking, Reader};
@@ -107,9 +107,10 @@ async fn bigdata_health(State(reader): State<Reader>) -> impl IntoResponse {
 
 async fn metrics(State(reader): State<Reader>) -> impl IntoResponse {
     blocking(move || {
+        reader.record_metrics();
         Ok((
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            reader.metrics() + &crate::metrics::render(),
+            crate::metrics::render(),
         ))
     })
     .await

@@ -83,8 +83,9 @@ pub trait ViewReader: Send + Sync + 'static {
     fn health(&self) -> serde_json::Value;
     /// Every component the topology runs: sources, sinks, the lake, the API.
     fn components(&self) -> Vec<crate::health::ComponentHealth>;
-    /// Counters and gauges in the Prometheus text exposition format.
-    fn metrics(&self) -> String;
+    /// Sets the engine's counters and gauges in the metrics recorder (at
+    /// each scrape of `GET /metrics`).
+    fn record_metrics(&self);
     /// The memory topic's partitions, with what `positions` reflect.
     fn memory_partitions(&self, positions: &serde_json::Value) -> Vec<MemoryPartition>;
     /// Waits until every view, database sink and Kafka commit covers every

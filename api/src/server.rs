@@ -95,8 +95,9 @@ pub enum ServeError {
     Runtime(std::io::Error),
 }
 
-/// Every route behind the request layers of `options`: outermost the JSON
-/// body for a timeout, then access, the timeout, the in-flight limit.
+/// Every route behind the request layers of `options`: outermost the
+/// request-duration histogram, then the JSON body for a timeout, access,
+/// the timeout, the in-flight limit.
 pub fn app(reader: Arc<dyn ViewReader>, options: &ServeOptions) -> Router {
     let timeout = options.request_timeout;
     router(reader)
@@ -112,6 +113,7 @@ pub fn app(reader: Arc<dyn ViewReader>, options: &ServeOptions) -> Router {
         .layer(axum::middleware::map_response(move |r: Response| {
             timeout_as_json(r, timeout)
         }))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 
 /// The timeout layer answers with an empty 408: give it the API's JSON error.

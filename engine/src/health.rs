@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What the health reports read.
+/// What the health reports and the metrics read.
 pub struct HealthInputs<'a> {
     pub shared: &'a Shared,
     pub kafka: &'a [Arc<KafkaStatus>],

@@ -12,6 +12,7 @@
 //! | [`slow_operators`] | opt-in log of operator activations that held a worker too long |
 //! | [`ingest`] | the source operator: feed chunks → decoded facts |
 //! | [`health`] | the `/v1/health` document and the components of `/v1/bigdata/health` |
+//! | [`metrics`] | the engine's counters and gauges, set from its state at each scrape |
 //! | [`kafka_health`] | Kafka offsets, visible positions and lag for health, metrics, status |
 //! | [`logging`] | the binaries' log output |
 //! | [`rejects`] | counters and last payloads of rejected inputs |
@@ -27,6 +28,7 @@ pub mod health;
 pub mod ingest;
 pub mod kafka_health;
 pub mod logging;
+pub mod metrics;
 pub mod produce;
 pub mod rejects;
 pub mod replay;

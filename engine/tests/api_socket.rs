@@ -283,6 +283,15 @@ fn api_serves_consistent_views_pages_and_errors() {
             .contains("context_replay_duration_seconds_count{strategy=\"full\"}"),
         "the platform's replay histogram is exported"
     );
+    assert!(
+        metrics.body.contains(
+            "http_request_duration_seconds_count{method=\"GET\",route=\"/v1/views/{name}\",status=\"200\"}"
+        ),
+        "requests are timed by route pattern"
+    );
+    assert!(metrics
+        .body
+        .contains("helixflow_component_state{component=\"source\",name=\"events\"} 0"));
 
     server.stop();
     engine.shutdown().unwrap();

@@ -12,6 +12,7 @@
 //!
 //! Every write sets absolute values with `UNWIND $rows ... MERGE`, in one
 //! transaction per batch, so a retried or repeated batch changes nothing.
+//! Each committed transaction counts in `neo4j_transaction_committed_total`.
 //! A pair that disappears from the view loses its edge. A uniqueness
 //! constraint on `Entity.id` is created at start.
 
@@ -236,7 +237,9 @@ impl SinkWriter for Neo4jWriter {
             }
             txn.commit()
                 .await
-                .map_err(|e| SinkError::new("committing the transaction", e))
+                .map_err(|e| SinkError::new("committing the transaction", e))?;
+            metrics::counter!("neo4j_transaction_committed_total").increment(1);
+            Ok(())
         });
         if result.is_err() {
             // Reconnect on the next attempt: the connection may be the problem.

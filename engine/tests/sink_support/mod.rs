@@ -61,7 +61,7 @@ const READS_DURING_OUTAGE: [&str; 5] = [
     "/v1/views/provider_stats",
     "/v1/conversations/conv-1",
     "/v1/learning/insights",
-    "/v1/analytics/provider",
+    "/v1/memory/sync/status",
 ];
 
 /// The API over `engine`, with its sinks (for health) and sources.
