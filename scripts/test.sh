@@ -10,9 +10,10 @@
 #     compared with the same from-scratch Python computation.
 #
 # Integration tests run against real services that this script installs
-# (cached) and starts: an Apache Kafka broker (scripts/services/kafka.sh).
-# Services it started are stopped when it exits; ones already running are
-# left as they were.
+# (cached) and starts: an Apache Kafka broker, ClickHouse and Neo4j
+# (scripts/services/*.sh), and a Prometheus server that scrapes the Kafka
+# round trip's engine. Services it started are stopped when it exits; ones
+# already running are left as they were.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/helixflow-target}"
@@ -163,6 +164,19 @@ if ! python3 scripts/check/contract_oracle.py --api "127.0.0.1:$api_port" "$work
   kill "$engine_pid" || true
   exit 1
 fi
+echo "== a real Prometheus scrapes the same engine (scripts/check/prometheus_scrape.py)"
+scripts/services/prometheus.sh start "127.0.0.1:$api_port"
+started+=(prometheus)
+if ! python3 scripts/check/prometheus_scrape.py "$(scripts/services/prometheus.sh status)" "127.0.0.1:$api_port" \
+    helixflow_valid_events_total helixflow_component_state kafka_consumer_lag_records \
+    helixflow_kafka_committed_offset clickhouse_insert_duration_seconds_count \
+    neo4j_transaction_committed_total helixflow_sink_rows_written_total \
+    http_request_duration_seconds_count memory_sync_lag_seconds_count; then
+  cat "$work/run.log" >&2
+  kill "$engine_pid" || true
+  exit 1
+fi
+scripts/services/prometheus.sh stop
 kill -INT "$engine_pid"
 wait "$engine_pid"
 for f in "$work"/w1/*.jsonl; do
