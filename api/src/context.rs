@@ -4,33 +4,68 @@
 //! Kafka, compressed by one of four documented selections
 //! ([`crate::query::context`]).
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{raw_segments, segment, JsonObject, Params};
+use crate::openapi::Answer;
 use crate::query::context::{
     conversation_stats, select, selection_stats, Msg, ReplayRequest, Strategy,
 };
 use crate::reader::{ReadError, ReadSession, ViewReader};
-use crate::{answer, blocking, Reader};
+use crate::{blocking, Reader};
 use axum::extract::State;
 use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use helixflow_operators::facts::MessageFact;
 use helixflow_operators::query::{Question, Reply};
 use helixflow_types::event::Role;
 use helixflow_types::timestamp::format_millis;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Instant;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The context routes.
-pub fn routes() -> Router<Reader> {
-    Router::new()
-        .route("/v1/context/replay", post(replay))
-        .route("/v1/context/stats/{conversation_id}", get(stats))
+pub fn routes() -> OpenApiRouter<Reader> {
+    OpenApiRouter::new()
+        .routes(routes!(replay))
+        .routes(routes!(stats))
 }
 
+/// `POST /v1/context/replay`'s body.
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "the body's schema: the handler reads it through JsonObject"
+)]
+pub struct ReplayBody {
+    conversation_id: String,
+    /// `full`, `window`, `entity` or `hybrid` (default).
+    strategy: Option<String>,
+    /// 1 or more: messages to keep at most (default 20 where it applies).
+    max_messages: Option<u64>,
+    /// 1 or more: tokens to keep at most.
+    max_tokens: Option<u64>,
+    /// 1 or more: the latest messages `hybrid` always keeps.
+    recent: Option<u64>,
+    /// The focus entities of `entity` and `hybrid` (a set).
+    entities: Option<Vec<String>>,
+}
+
+/// A conversation replayed from the engine's state and compressed by a strategy.
+#[utoipa::path(
+    post,
+    path = "/v1/context/replay",
+    tag = "context",
+    request_body = ReplayBody,
+    responses(
+        (status = 200, description = "The selected messages and the selection's figures", body = ReplayOut),
+        (status = 400, description = "A bad body or parameter", body = ErrorBody),
+        (status = 404, description = "No such conversation, or the context state is off", body = ErrorBody)
+    )
+)]
 async fn replay(State(reader): State<Reader>, uri: Uri, body: JsonObject) -> ApiResult<Response> {
     Params::parse(uri.query(), &[])?;
     let body = body.required()?;
@@ -102,19 +137,21 @@ async fn replay(State(reader): State<Reader>, uri: Uri, body: JsonObject) -> Api
 }
 
 /// The replay answer, as api.md names its members.
-#[derive(Serialize)]
-struct ReplayOut<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct ReplayOut<'a> {
     conversation_id: &'a str,
     strategy: &'static str,
     messages: Vec<MessageOut<'a>>,
     stats: StatsOut<'a>,
     omitted: OmittedOut<'a>,
     as_of: u64,
+    #[schema(value_type = Object)]
     positions: &'a Value,
 }
 
-#[derive(Serialize)]
-struct MessageOut<'a> {
+/// A selected message.
+#[derive(Serialize, ToSchema)]
+pub struct MessageOut<'a> {
     seq: u64,
     role: &'static str,
     content: &'a str,
@@ -123,8 +160,9 @@ struct MessageOut<'a> {
     entities: &'a [&'a str],
 }
 
-#[derive(Serialize)]
-struct StatsOut<'a> {
+/// The selection's figures.
+#[derive(Serialize, ToSchema)]
+pub struct StatsOut<'a> {
     selected_messages: u64,
     total_messages: u64,
     selected_tokens: u64,
@@ -134,14 +172,70 @@ struct StatsOut<'a> {
     focus_entities: &'a [String],
 }
 
-#[derive(Serialize)]
-struct OmittedOut<'a> {
+/// What the selection left out.
+#[derive(Serialize, ToSchema)]
+pub struct OmittedOut<'a> {
     messages: u64,
     tokens: u64,
     entities: &'a [String],
 }
 
-async fn stats(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Value>> {
+/// `GET /v1/context/stats/{conversation_id}`'s members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextStats {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub message_count: u64,
+    pub total_tokens: u64,
+    pub by_role: ByRole,
+    pub first_ts: String,
+    pub last_ts: String,
+    pub last_seq: u64,
+    pub missing_seqs: u64,
+    pub entity_count: u64,
+    /// Up to 10, most mentioned first, then by id.
+    pub top_entities: Vec<TopEntity>,
+    /// The distinct providers, sorted.
+    pub providers: Vec<String>,
+}
+
+/// Messages and tokens of each role (all four present).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ByRole {
+    pub assistant: RoleFigures,
+    pub system: RoleFigures,
+    pub tool: RoleFigures,
+    pub user: RoleFigures,
+}
+
+/// One role's messages and tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleFigures {
+    pub messages: u64,
+    pub tokens: u64,
+}
+
+/// An entity and the messages that mention it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopEntity {
+    pub id: String,
+    pub messages: u64,
+}
+
+/// A conversation's figures.
+#[utoipa::path(
+    get,
+    path = "/v1/context/stats/{conversation_id}",
+    tag = "context",
+    params(("conversation_id" = String, Path, description = "A conversation id")),
+    responses(
+        (status = 200, description = "The conversation's figures", body = Answer<ContextStats>),
+        (status = 400, description = "A bad parameter", body = ErrorBody),
+        (status = 404, description = "No such conversation, or the context state is off", body = ErrorBody)
+    )
+)]
+async fn stats(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Answer<ContextStats>>> {
     let conversation = segment(raw_segments(uri.path(), 3)[0], "conversation_id")?;
     Params::parse(uri.query(), &[])?;
     blocking(move || {
@@ -149,30 +243,42 @@ async fn stats(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Value>>
         let facts = messages_of(reader.as_ref(), session.as_ref(), &conversation)?;
         let messages = resolve(reader.as_ref(), &facts);
         let s = conversation_stats(&messages).ok_or_else(|| unknown(&conversation))?;
-        let by_role: serde_json::Map<String, Value> = Role::NAMES
-            .iter()
-            .zip(s.by_role)
-            .map(|((name, _), (m, t))| ((*name).to_owned(), json!({"messages": m, "tokens": t})))
-            .collect();
-        Ok(Json(answer(
-            session.as_ref(),
-            json!({
-                "conversation_id": conversation,
-                "user_id": s.user,
-                "session_id": s.session,
-                "message_count": s.message_count,
-                "total_tokens": s.total_tokens,
-                "by_role": by_role,
-                "first_ts": format_millis(s.first_ts),
-                "last_ts": format_millis(s.last_ts),
-                "last_seq": s.last_seq,
-                "missing_seqs": s.missing_seqs,
-                "entity_count": s.entity_count,
-                "top_entities": s.top_entities.iter()
-                    .map(|(id, n)| json!({"id": id, "messages": n})).collect::<Vec<_>>(),
-                "providers": s.providers,
-            }),
-        )))
+        // Role::NAMES is the contract order: user, assistant, system, tool.
+        let [user, assistant, system, tool] = s
+            .by_role
+            .map(|(messages, tokens)| RoleFigures { messages, tokens });
+        debug_assert_eq!(
+            Role::NAMES.map(|(n, _)| n),
+            ["user", "assistant", "system", "tool"]
+        );
+        let members = ContextStats {
+            user_id: s.user.to_owned(),
+            session_id: s.session.to_owned(),
+            message_count: s.message_count,
+            total_tokens: s.total_tokens,
+            by_role: ByRole {
+                assistant,
+                system,
+                tool,
+                user,
+            },
+            first_ts: format_millis(s.first_ts),
+            last_ts: format_millis(s.last_ts),
+            last_seq: s.last_seq,
+            missing_seqs: s.missing_seqs,
+            entity_count: s.entity_count,
+            top_entities: s
+                .top_entities
+                .iter()
+                .map(|(id, messages)| TopEntity {
+                    id: (*id).to_owned(),
+                    messages: *messages,
+                })
+                .collect(),
+            providers: s.providers.iter().map(|p| (*p).to_owned()).collect(),
+            conversation_id: conversation,
+        };
+        Ok(Json(Answer::at(session.as_ref(), members)))
     })
     .await
 }

@@ -17,6 +17,21 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine code (`bad_limit`, `not_found`, `unauthorized`, ...).
+    pub code: String,
+    /// What was wrong and how to fix it.
+    pub message: String,
+}
+
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -48,7 +63,13 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code, "message": self.message}}).to_string()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.clone(),
+                message: self.message.clone(),
+            },
+        };
+        serde_json::to_string(&body).unwrap_or_default()
     }
 }
 

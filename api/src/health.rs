@@ -4,16 +4,21 @@
 //! `GET /metrics` (Prometheus text, [`crate::metrics`]). The component types live here; the
 //! engine fills them ([`crate::reader::ViewReader::components`]).
 
-use crate::{answer, blocking, Reader};
+use crate::error::ErrorBody;
+use crate::openapi::Answer;
+use crate::{blocking, Reader};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A component's state, ordered from best to worst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthState {
     /// Working as configured.
@@ -32,7 +37,7 @@ impl HealthState {
 }
 
 /// What a component is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ComponentKind {
     Source,
@@ -42,7 +47,7 @@ pub enum ComponentKind {
 }
 
 /// A component's figures; `null` where one does not apply.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
 pub struct Figures {
     /// Input the views do not reflect yet (Kafka: messages behind the high
     /// watermarks; `null` while unknown).
@@ -64,7 +69,7 @@ pub struct Figures {
 }
 
 /// One component of the running topology.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct ComponentHealth {
     pub component: ComponentKind,
     /// Its name in the topology (`api` for the API).
@@ -77,18 +82,76 @@ pub struct ComponentHealth {
     pub figures: Figures,
 }
 
-/// The health, bigdata health and metrics routes.
-pub fn routes() -> Router<Reader> {
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/bigdata/health", get(bigdata_health))
-        .route("/metrics", get(metrics))
+/// The engine's health document (`GET /v1/health`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EngineHealth {
+    /// The worst component state.
+    pub status: HealthState,
+    pub topology: String,
+    pub uptime_s: u64,
+    pub workers: usize,
+    /// Every input epoch up to this one is reflected, none after.
+    pub as_of: u64,
+    /// Every source has finished (files read to their end).
+    pub all_input_done: bool,
+    #[schema(value_type = Object)]
+    pub positions: Value,
+    /// Per source: `name`, `lines`, `sealed_epoch`, `finished`, `position`.
+    #[schema(value_type = Vec<Object>)]
+    pub sources: Vec<Value>,
+    /// Per Kafka source: state, lag and partitions (docs/kafka.md).
+    #[schema(value_type = Vec<Object>)]
+    pub kafka: Vec<Value>,
+    /// The database sinks, as components.
+    pub sinks: Vec<ComponentHealth>,
+    pub backlog_chunks: usize,
+    pub valid_events: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    /// `total`, `by_source` (reason → count) and the `last` payloads.
+    #[schema(value_type = Object)]
+    pub rejected: Value,
+    /// The views this topology computes.
+    pub views: Vec<String>,
 }
 
+/// `GET /v1/bigdata/health`'s members.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BigdataHealth {
+    /// The worst component state.
+    pub status: HealthState,
+    pub components: Vec<ComponentHealth>,
+}
+
+/// The health, bigdata health and metrics routes.
+pub fn routes() -> OpenApiRouter<Reader> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(bigdata_health))
+        .routes(routes!(metrics))
+}
+
+/// The engine's status, counters, positions, sources, Kafka and sinks.
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "operations",
+    responses((status = 200, description = "The engine's health", body = EngineHealth))
+)]
 async fn health(State(reader): State<Reader>) -> impl IntoResponse {
     blocking(move || Ok(Json(reader.health()))).await
 }
 
+/// Every component the topology runs, with its state; 503 when one is down.
+#[utoipa::path(
+    get,
+    path = "/v1/bigdata/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "No component is down", body = Answer<BigdataHealth>),
+        (status = 503, description = "A component is down", body = Answer<BigdataHealth>)
+    )
+)]
 async fn bigdata_health(State(reader): State<Reader>) -> impl IntoResponse {
     blocking(move || {
         let session = reader.session();
@@ -99,12 +162,22 @@ async fn bigdata_health(State(reader): State<Reader>) -> impl IntoResponse {
         } else {
             StatusCode::OK
         };
-        let body = serde_json::json!({ "status": status, "components": components });
-        Ok((code, Json(answer(session.as_ref(), body))))
+        let members = BigdataHealth { status, components };
+        Ok((code, Json(Answer::at(session.as_ref(), members))))
     })
     .await
 }
 
+/// Every metric, in the Prometheus text format (docs/operations.md).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text", content_type = "text/plain", body = String),
+        (status = 500, description = "The handler failed", body = ErrorBody)
+    )
+)]
 async fn metrics(State(reader): State<Reader>) -> impl IntoResponse {
     blocking(move || {
         reader.record_metrics();

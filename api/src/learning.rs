@@ -2,33 +2,78 @@
 //! learning views read at one `as_of`, ranked and turned into statements by
 //! [`crate::query::learning`].
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Params;
+use crate::openapi::Answer;
 use crate::query::learning::{insights, order_patterns, LearningRows, PatternType};
 use crate::reader::ReadSession;
 use crate::views::view_rows;
-use crate::{answer, ask, blocking, read_view, Reader};
+use crate::{ask, blocking, read_view, Reader};
 use axum::extract::State;
 use axum::http::Uri;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use helixflow_operators::pair_ranks::HEAVY;
 use helixflow_operators::query::{top_pairs as select_top, Pair, Question, Reply};
 use helixflow_operators::rows::{ViewName, ViewPart};
 use helixflow_operators::Diff;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The learning routes.
-pub fn routes() -> Router<Reader> {
-    Router::new()
-        .route("/v1/learning/patterns", get(patterns))
-        .route("/v1/learning/insights", get(insights_route))
+pub fn routes() -> OpenApiRouter<Reader> {
+    OpenApiRouter::new()
+        .routes(routes!(patterns))
+        .routes(routes!(insights_route))
+}
+
+/// `GET /v1/learning/patterns`'s members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatternsAnswer {
+    /// The pattern type asked for.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Rows of the view in all (before `limit`).
+    pub total: usize,
+    /// The view's rows (its fields, as `GET /v1/views` lists them), by support.
+    #[schema(value_type = Vec<Object>)]
+    pub patterns: Vec<Value>,
+}
+
+/// `GET /v1/learning/insights`'s members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsightsAnswer {
+    /// Statements in all (before `limit`).
+    pub total: usize,
+    /// Flat objects: `kind`, `support` and the statement's fields (docs/learning.md).
+    #[schema(value_type = Vec<Object>)]
+    pub insights: Vec<Value>,
 }
 
 /// Largest `limit` of both routes.
 const MAX_LIMIT: u64 = 10_000;
 
-async fn patterns(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Value>> {
+/// One learning view's rows ranked by support.
+#[utoipa::path(
+    get,
+    path = "/v1/learning/patterns",
+    tag = "learning",
+    params(
+        ("type" = String, Query, description = "user_intent, user_preference, conversation_flow, debate_strategy, provider_performance or entity_cooccurrence"),
+        ("limit" = Option<u64>, Query, description = "1..=10000, default 100")
+    ),
+    responses(
+        (status = 200, description = "The patterns", body = Answer<PatternsAnswer>),
+        (status = 400, description = "A missing or bad parameter", body = ErrorBody),
+        (status = 404, description = "The topology does not compute the view", body = ErrorBody)
+    )
+)]
+async fn patterns(
+    State(reader): State<Reader>,
+    uri: Uri,
+) -> ApiResult<Json<Answer<PatternsAnswer>>> {
     let params = Params::parse(uri.query(), &["type", "limit"])?;
     let names: Vec<&str> = PatternType::ALL.iter().map(|t| t.name()).collect();
     let kind = match params.get("type") {
@@ -56,15 +101,35 @@ async fn patterns(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Valu
         let mut rows = view_rows(part, reader.ids())?;
         order_patterns(kind, &mut rows);
         rows.truncate(limit);
-        Ok(Json(answer(
-            session.as_ref(),
-            json!({"type": kind.name(), "total": total, "patterns": rows}),
-        )))
+        let members = PatternsAnswer {
+            kind: kind.name().to_owned(),
+            total,
+            patterns: rows,
+        };
+        Ok(Json(Answer::at(session.as_ref(), members)))
     })
     .await
 }
 
-async fn insights_route(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Value>> {
+/// Statements derived from the learning views, by support.
+#[utoipa::path(
+    get,
+    path = "/v1/learning/insights",
+    tag = "learning",
+    params(
+        ("min_support" = Option<u64>, Query, description = "1 or more, default 5"),
+        ("limit" = Option<u64>, Query, description = "1..=10000, default 50")
+    ),
+    responses(
+        (status = 200, description = "The insights", body = Answer<InsightsAnswer>),
+        (status = 400, description = "A bad parameter", body = ErrorBody),
+        (status = 404, description = "The topology does not compute a learning view", body = ErrorBody)
+    )
+)]
+async fn insights_route(
+    State(reader): State<Reader>,
+    uri: Uri,
+) -> ApiResult<Json<Answer<InsightsAnswer>>> {
     let params = Params::parse(uri.query(), &["min_support", "limit"])?;
     let min_support = params.int("min_support", 1, u64::MAX, 5)?;
     let limit = params.int("limit", 1, MAX_LIMIT, 50)? as usize;
@@ -89,7 +154,11 @@ async fn insights_route(State(reader): State<Reader>, uri: Uri) -> ApiResult<Jso
         let all = insights(&learning, min_support);
         let total = all.len() + unshown;
         let listed: Vec<Value> = all.iter().take(limit).map(|i| i.to_json()).collect();
-        Ok(Json(answer(s, json!({"total": total, "insights": listed}))))
+        let members = InsightsAnswer {
+            total,
+            insights: listed,
+        };
+        Ok(Json(Answer::at(s, members)))
     })
     .await
 }

@@ -16,6 +16,7 @@
 //! | [`query`] | the query logic: selections and rankings, as plain functions |
 //! | [`metrics`] | the platform's histograms (`context_replay_duration_seconds`, ...) |
 //! | [`access`] | the bearer-token check (401 `unauthorized`) |
+//! | [`openapi`] | the OpenAPI 3.1 document, generated from the handlers, at `/v1/openapi.json` |
 //! | [`server`] | the server: request layers (access, timeout, in-flight limit), connection limits, slow-client timeout |
 //!
 //! [`router`] assembles the routes; what every route shares (the body
@@ -31,6 +32,7 @@ pub mod knowledge;
 pub mod learning;
 pub mod memory;
 pub mod metrics;
+pub mod openapi;
 pub mod query;
 pub mod reader;
 pub mod server;
@@ -43,13 +45,14 @@ use axum::http::{Method, Uri};
 use axum::Router;
 use helixflow_operators::query::{Question, Reply};
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The engine, as every handler's state.
 pub type Reader = Arc<dyn ViewReader>;
 
-/// Every route of the API over `reader`.
-pub fn router(reader: Reader) -> Router {
-    Router::new()
+/// Every route, each with its OpenAPI operation ([`openapi`]).
+pub fn routes() -> OpenApiRouter<Reader> {
+    openapi::base()
         .merge(views::routes())
         .merge(health::routes())
         .merge(context::routes())
@@ -57,6 +60,13 @@ pub fn router(reader: Reader) -> Router {
         .merge(memory::routes())
         .merge(learning::routes())
         .merge(analytics::routes())
+        .merge(openapi::routes())
+}
+
+/// Every route of the API over `reader`.
+pub fn router(reader: Reader) -> Router {
+    let (routes, _) = routes().split_for_parts();
+    routes
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
@@ -111,15 +121,6 @@ pub fn read_view(
             format!("the engine answered a read of {view} with something else"),
         )),
     }
-}
-
-/// An answer object with the session's `as_of` and `positions` added.
-pub fn answer(session: &dyn ReadSession, mut members: serde_json::Value) -> serde_json::Value {
-    if let Some(object) = members.as_object_mut() {
-        object.insert("as_of".into(), session.as_of().into());
-        object.insert("positions".into(), session.positions());
-    }
-    members
 }
 
 /// Runs `work` (which reads from the workers and renders: blocking, CPU

@@ -79,8 +79,8 @@ pub trait ViewReader: Send + Sync + 'static {
     fn ids(&self) -> &Interner;
     /// The texts of the distinct messages.
     fn texts(&self) -> &ContentStore;
-    /// Status, counters, positions and lag, as JSON.
-    fn health(&self) -> serde_json::Value;
+    /// Status, counters, positions, lag and sinks.
+    fn health(&self) -> crate::health::EngineHealth;
     /// Every component the topology runs: sources, sinks, the lake, the API.
     fn components(&self) -> Vec<crate::health::ComponentHealth>;
     /// Sets the engine's counters and gauges in the metrics recorder (at

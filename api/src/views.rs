@@ -2,38 +2,108 @@
 //! `after`), `GET /v1/views/{name}/{key...}` and `GET /v1/conversations/{id}`.
 //! Rows come from one consistent snapshot; the answer's headers say which.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{raw_segments, segment, Params};
 use crate::reader::{ApiSnapshot, ReadError};
 use crate::{blocking, Reader};
 use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use helixflow_operators::render::{render, Selection};
 use helixflow_operators::rows::ViewName;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest page a client may ask for.
 pub const MAX_LIMIT: u64 = 1_000_000;
 
 /// The view routes.
-pub fn routes() -> Router<Reader> {
-    Router::new()
-        .route("/v1/views", get(index))
-        .route("/v1/views/", get(index))
-        .route("/v1/views/{name}", get(list))
-        .route("/v1/views/{name}/{*key}", get(one))
-        .route("/v1/conversations/{id}", get(conversation))
+pub fn routes() -> OpenApiRouter<Reader> {
+    // A key of several fields takes one path segment per field: axum
+    // matches them with a wildcard, the document names the parameter `key`.
+    let (schemas, paths, one_row_route) = routes!(one);
+    let mut router = OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(index_slash))
+        .routes(routes!(list))
+        .routes(routes!(conversation))
+        .route("/v1/views/{name}/{*key}", one_row_route);
+    let doc = router.get_openapi_mut();
+    doc.paths.paths.extend(paths.paths);
+    doc.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .extend(schemas);
+    router
 }
 
-async fn index() -> Json<serde_json::Value> {
-    Json(serde_json::json!(ViewName::ALL
-        .iter()
-        .map(|v| serde_json::json!({"name": v.as_str(), "key": v.key_fields()}))
-        .collect::<Vec<_>>()))
+/// A view and its key fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ViewInfo {
+    pub name: &'static str,
+    /// The key's fields, in order (one path segment each in a key read).
+    pub key: &'static [&'static str],
 }
 
+fn view_list() -> Json<Vec<ViewInfo>> {
+    Json(
+        ViewName::ALL
+            .iter()
+            .map(|v| ViewInfo {
+                name: v.as_str(),
+                key: v.key_fields(),
+            })
+            .collect(),
+    )
+}
+
+/// The views and their key fields.
+#[utoipa::path(
+    get,
+    path = "/v1/views",
+    tag = "views",
+    responses((status = 200, description = "Every view", body = Vec<ViewInfo>))
+)]
+async fn index() -> Json<Vec<ViewInfo>> {
+    view_list()
+}
+
+/// The views and their key fields (as `/v1/views`).
+#[utoipa::path(
+    get,
+    path = "/v1/views/",
+    tag = "views",
+    responses((status = 200, description = "Every view", body = Vec<ViewInfo>))
+)]
+async fn index_slash() -> Json<Vec<ViewInfo>> {
+    view_list()
+}
+
+/// Every row of a view, or a page of them, as JSON lines sorted by key.
+#[utoipa::path(
+    get,
+    path = "/v1/views/{name}",
+    tag = "views",
+    params(
+        ("name" = String, Path, description = "A view (GET /v1/views lists them)"),
+        ("limit" = Option<u64>, Query, description = "1..=1000000: rows of the page at most"),
+        ("after" = Option<String>, Query, description = "Rows with a key above this one: the key itself, or a JSON array of strings for a composite key")
+    ),
+    responses(
+        (status = 200, description = "One JSON object per line, each a row", content_type = "application/x-ndjson", body = String,
+         headers(
+            ("helixflow-as-of" = u64, description = "Every input epoch up to this one is reflected"),
+            ("helixflow-positions" = String, description = "The input positions, as JSON"),
+            ("helixflow-rows" = u64, description = "Rows in this answer"),
+            ("helixflow-next-after" = String, description = "When limit cut the page: the after of the next page")
+         )),
+        (status = 400, description = "A bad parameter", body = ErrorBody),
+        (status = 404, description = "No such view, or the topology does not compute it", body = ErrorBody)
+    )
+)]
 async fn list(State(reader): State<Reader>, uri: Uri) -> ApiResult<Response> {
     let view = view_named(raw_segments(uri.path(), 2)[0])?;
     let params = Params::parse(uri.query(), &["limit", "after"])?;
@@ -73,12 +143,47 @@ async fn list(State(reader): State<Reader>, uri: Uri) -> ApiResult<Response> {
     .await
 }
 
+/// One row of a view, by key.
+#[utoipa::path(
+    get,
+    path = "/v1/views/{name}/{key}",
+    tag = "views",
+    params(
+        ("name" = String, Path, description = "A view (GET /v1/views lists them)"),
+        ("key" = String, Path, description = "The key: one percent-encoded path segment per key field")
+    ),
+    responses(
+        (status = 200, description = "The row: the view's fields", body = Object,
+         headers(
+            ("helixflow-as-of" = u64, description = "Every input epoch up to this one is reflected"),
+            ("helixflow-positions" = String, description = "The input positions, as JSON")
+         )),
+        (status = 400, description = "A bad key or a query parameter", body = ErrorBody),
+        (status = 404, description = "No such view or row, or the view is not computed", body = ErrorBody)
+    )
+)]
 async fn one(State(reader): State<Reader>, uri: Uri) -> ApiResult<Response> {
     let segments = raw_segments(uri.path(), 2);
     let view = view_named(segments[0])?;
     one_row(reader, view, &segments[1..], uri.query()).await
 }
 
+/// A conversation's `conversation_snapshots` row.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{id}",
+    tag = "views",
+    params(("id" = String, Path, description = "A conversation id")),
+    responses(
+        (status = 200, description = "The conversation_snapshots row", body = Object,
+         headers(
+            ("helixflow-as-of" = u64, description = "Every input epoch up to this one is reflected"),
+            ("helixflow-positions" = String, description = "The input positions, as JSON")
+         )),
+        (status = 400, description = "A query parameter was given", body = ErrorBody),
+        (status = 404, description = "No such conversation, or the view is not computed", body = ErrorBody)
+    )
+)]
 async fn conversation(State(reader): State<Reader>, uri: Uri) -> ApiResult<Response> {
     let segments = raw_segments(uri.path(), 2);
     one_row(

@@ -9,7 +9,7 @@
 
 use crate::kafka_health::{self, partition_lags};
 use crate::shared::Shared;
-use helixflow_api::health::{ComponentHealth, ComponentKind, Figures, HealthState};
+use helixflow_api::health::{ComponentHealth, ComponentKind, EngineHealth, Figures, HealthState};
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::runner::SinkStatus;
@@ -107,12 +107,12 @@ impl HealthInputs<'_> {
 
     /// The `/v1/health` document: status (the worst component state),
     /// counters, positions, sources, Kafka partitions, sinks and views.
-    pub fn document(&self) -> serde_json::Value {
+    pub fn document(&self) -> EngineHealth {
         let s = self.shared;
         let (as_of, closed) = s.complete();
         let components = self.components();
         let status = HealthState::worst(components.iter().map(|c| c.state));
-        let sources: Vec<_> = s
+        let sources = s
             .feed
             .sources()
             .iter()
@@ -127,37 +127,40 @@ impl HealthInputs<'_> {
             })
             .collect();
         let positions = s.feed.positions_at(as_of);
-        let kafka: Vec<_> = self
+        let kafka = self
             .kafka
             .iter()
             .map(|k| kafka_health::health(k, &positions))
             .collect();
-        let sinks: Vec<_> = components
-            .iter()
-            .filter(|c| c.component == ComponentKind::Sink)
-            .collect();
-        serde_json::json!({
-            "status": status,
-            "topology": self.topology,
-            "uptime_s": self.started.elapsed().as_secs(),
-            "workers": s.workers(),
-            "as_of": as_of,
-            "all_input_done": closed,
-            "positions": positions,
-            "sources": sources,
-            "kafka": kafka,
-            "sinks": sinks,
-            "backlog_chunks": s.feed.backlog(),
-            "valid_events": s.valid.load(Ordering::Relaxed),
-            "duplicates": s.duplicates(),
-            "conflicts": s.conflicts(),
-            "rejected": {
+        EngineHealth {
+            status,
+            topology: self.topology.to_owned(),
+            uptime_s: self.started.elapsed().as_secs(),
+            workers: s.workers(),
+            as_of,
+            all_input_done: closed,
+            positions,
+            sources,
+            kafka,
+            sinks: components
+                .into_iter()
+                .filter(|c| c.component == ComponentKind::Sink)
+                .collect(),
+            backlog_chunks: s.feed.backlog(),
+            valid_events: s.valid.load(Ordering::Relaxed),
+            duplicates: s.duplicates(),
+            conflicts: s.conflicts(),
+            rejected: serde_json::json!({
                 "total": s.rejects.total(),
                 "by_source": s.rejects.by_source(),
                 "last": s.rejects.last(),
-            },
-            "views": ViewName::ALL.iter().filter(|v| self.views.contains(**v)).map(|v| v.as_str()).collect::<Vec<_>>(),
-        })
+            }),
+            views: ViewName::ALL
+                .iter()
+                .filter(|v| self.views.contains(**v))
+                .map(|v| v.as_str().to_owned())
+                .collect(),
+        }
     }
 }
 

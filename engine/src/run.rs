@@ -198,7 +198,7 @@ impl ViewReader for EngineReader {
         crate::metrics::record(&self.health_inputs());
     }
 
-    fn health(&self) -> serde_json::Value {
+    fn health(&self) -> helixflow_api::health::EngineHealth {
         self.health_inputs().document()
     }
 
