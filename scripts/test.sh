@@ -7,7 +7,8 @@
 #     the two runs' view files compared byte for byte;
 #  3. the query contract (api.md): an engine on the same files (-w 1, -w 2)
 #     and one fed through Kafka answer hundreds of varied queries, each
-#     compared with the same from-scratch Python computation.
+#     compared with the same from-scratch Python computation; schemathesis
+#     runs over every route of the engine's OpenAPI document.
 #
 # Integration tests run against real services that this script installs
 # (cached) and starts: an Apache Kafka broker, ClickHouse and Neo4j
@@ -95,6 +96,14 @@ TOML
     kill "$api_pid" || true
     cat "$work/api.log" >&2
     exit 1
+  fi
+  if [[ "$workers" == 2 ]]; then
+    echo "== schemathesis over every route of GET /v1/openapi.json (scripts/check/api_schema.sh)"
+    if ! scripts/check/api_schema.sh "127.0.0.1:$port"; then
+      kill "$api_pid" || true
+      cat "$work/api.log" >&2
+      exit 1
+    fi
   fi
   kill -INT "$api_pid"
   wait "$api_pid"

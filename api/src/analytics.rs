@@ -82,7 +82,8 @@ pub struct QueryBody {
     /// `{field, desc}` per sort key.
     #[schema(value_type = Option<Vec<Object>>)]
     order_by: Option<Vec<Value>>,
-    /// Rows to answer at most.
+    /// Rows to answer at most: 1..=100000, default 1000.
+    #[schema(minimum = 1, maximum = 100000)]
     limit: Option<u64>,
 }
 
@@ -115,8 +116,8 @@ fn timestamp(params: &Params, name: &str) -> ApiResult<Option<Millis>> {
     tag = "analytics",
     params(
         ("provider" = String, Path, description = "A provider"),
-        ("from" = Option<String>, Query, description = "RFC 3339: hours from this one"),
-        ("to" = Option<String>, Query, description = "RFC 3339: hours up to this one"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339: hours from this one"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339: hours up to this one"),
         ("model" = Option<String>, Query, description = "Only this model")
     ),
     responses(

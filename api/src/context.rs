@@ -5,7 +5,7 @@
 //! ([`crate::query::context`]).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{raw_segments, segment, JsonObject, Params};
+use crate::extract::{raw_segments, segment, JsonObject, Params, MAX_INT};
 use crate::openapi::Answer;
 use crate::query::context::{
     conversation_stats, select, selection_stats, Msg, ReplayRequest, Strategy,
@@ -45,10 +45,13 @@ pub struct ReplayBody {
     /// `full`, `window`, `entity` or `hybrid` (default).
     strategy: Option<String>,
     /// 1 or more: messages to keep at most (default 20 where it applies).
+    #[schema(minimum = 1, maximum = 9223372036854775807_u64)]
     max_messages: Option<u64>,
     /// 1 or more: tokens to keep at most.
+    #[schema(minimum = 1, maximum = 9223372036854775807_u64)]
     max_tokens: Option<u64>,
     /// 1 or more: the latest messages `hybrid` always keeps.
+    #[schema(minimum = 1, maximum = 9223372036854775807_u64)]
     recent: Option<u64>,
     /// The focus entities of `entity` and `hybrid` (a set).
     entities: Option<Vec<String>>,
@@ -77,9 +80,9 @@ async fn replay(State(reader): State<Reader>, uri: Uri, body: JsonObject) -> Api
         .unwrap_or(Strategy::Hybrid);
     let request = ReplayRequest {
         strategy,
-        max_messages: body.int("max_messages", 1, u64::MAX)?,
-        max_tokens: body.int("max_tokens", 1, u64::MAX)?,
-        recent: body.int("recent", 1, u64::MAX)?,
+        max_messages: body.int("max_messages", 1, MAX_INT)?,
+        max_tokens: body.int("max_tokens", 1, MAX_INT)?,
+        recent: body.int("recent", 1, MAX_INT)?,
         entities: body.strings("entities")?,
     };
     let started = Instant::now();

@@ -10,6 +10,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde_json::{Map, Value};
 
+/// The largest integer a parameter takes: the OpenAPI document's int64
+/// (larger ones are refused as out of range).
+pub const MAX_INT: u64 = i64::MAX as u64;
+
 /// Largest request body accepted (larger: 413 `body_too_large`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

@@ -69,11 +69,13 @@ pub struct RelationOut {
     reason = "the body's schema: the handler reads it through JsonObject"
 )]
 pub struct SearchBody {
-    /// 1..=256 code points after trimming white space.
+    /// Up to 256 code points as sent, not only white space.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     query: String,
     /// Only entities of this kind.
     kind: Option<String>,
     /// 1..=1000, default 20.
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
@@ -106,7 +108,7 @@ pub struct SearchHit {
     tag = "knowledge",
     params(
         ("entity_id" = String, Path, description = "An entity id"),
-        ("limit" = Option<u64>, Query, description = "1..=1000, default 20")
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 20")
     ),
     responses(
         (status = 200, description = "The related entities, strongest first", body = Answer<RelatedAnswer>),

@@ -3,7 +3,7 @@
 //! [`crate::query::learning`].
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Params;
+use crate::extract::{Params, MAX_INT};
 use crate::openapi::Answer;
 use crate::query::learning::{insights, order_patterns, LearningRows, PatternType};
 use crate::reader::ReadSession;
@@ -62,7 +62,7 @@ const MAX_LIMIT: u64 = 10_000;
     tag = "learning",
     params(
         ("type" = String, Query, description = "user_intent, user_preference, conversation_flow, debate_strategy, provider_performance or entity_cooccurrence"),
-        ("limit" = Option<u64>, Query, description = "1..=10000, default 100")
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "1..=10000, default 100")
     ),
     responses(
         (status = 200, description = "The patterns", body = Answer<PatternsAnswer>),
@@ -117,8 +117,8 @@ async fn patterns(
     path = "/v1/learning/insights",
     tag = "learning",
     params(
-        ("min_support" = Option<u64>, Query, description = "1 or more, default 5"),
-        ("limit" = Option<u64>, Query, description = "1..=10000, default 50")
+        ("min_support" = Option<u64>, Query, minimum = 1, maximum = 9223372036854775807_u64, description = "1 or more, default 5"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "1..=10000, default 50")
     ),
     responses(
         (status = 200, description = "The insights", body = Answer<InsightsAnswer>),
@@ -131,7 +131,7 @@ async fn insights_route(
     uri: Uri,
 ) -> ApiResult<Json<Answer<InsightsAnswer>>> {
     let params = Params::parse(uri.query(), &["min_support", "limit"])?;
-    let min_support = params.int("min_support", 1, u64::MAX, 5)?;
+    let min_support = params.int("min_support", 1, MAX_INT, 5)?;
     let limit = params.int("limit", 1, MAX_LIMIT, 50)? as usize;
     blocking(move || {
         let session = reader.session();

@@ -73,6 +73,7 @@ pub struct PartitionStatus {
 )]
 pub struct ForceBody {
     /// How long to wait, 0..=600000 ms (default 10000; 0 checks once).
+    #[schema(minimum = 0, maximum = 600000)]
     timeout_ms: Option<u64>,
 }
 
@@ -157,7 +158,7 @@ async fn status(State(reader): State<Reader>, uri: Uri) -> ApiResult<Json<Answer
     post,
     path = "/v1/memory/sync/force",
     tag = "memory",
-    request_body(content = ForceBody, description = "Optional; {} waits up to 10 s"),
+    request_body(content = ForceBody, description = "Optional: left out, or {}, waits up to 10 s"),
     responses(
         (status = 200, description = "Synced: the positions now visible, written and committed", body = Answer<Forced>),
         (status = 400, description = "A bad body or parameter", body = ErrorBody),

@@ -137,6 +137,42 @@ impl Modify for CommonResponses {
     }
 }
 
+/// What the annotations cannot say: the values a few string parameters
+/// take, from the code's own lists (views, pattern types, replay
+/// strategies), so the document cannot drift from what the handlers
+/// accept; and the barrier's optional, non-null body.
+fn refine_from_code(doc: &mut serde_json::Value) {
+    use crate::query::context::Strategy;
+    use crate::query::learning::PatternType;
+    use helixflow_operators::rows::ViewName;
+    let views: Vec<&str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
+    let patterns: Vec<&str> = PatternType::ALL.iter().map(|t| t.name()).collect();
+    let mut strategies: Vec<serde_json::Value> =
+        Strategy::NAMES.iter().map(|(n, _)| (*n).into()).collect();
+    strategies.push(serde_json::Value::Null);
+    let mut set_param = |path: &str, param: &str, values: &[&str]| {
+        let parameters = &mut doc["paths"][path]["get"]["parameters"];
+        for p in parameters.as_array_mut().into_iter().flatten() {
+            if p["name"] == param {
+                p["schema"]["enum"] = serde_json::json!(values);
+            }
+        }
+    };
+    set_param("/v1/views/{name}", "name", &views);
+    set_param("/v1/views/{name}/{key}", "name", &views);
+    set_param("/v1/learning/patterns", "type", &patterns);
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["QueryBody"]["properties"]["view"]["enum"] = serde_json::json!(views);
+    schemas["ReplayBody"]["properties"]["strategy"]["enum"] = strategies.into();
+    // The barrier's body may be left out, but when sent it is an object
+    // (`null` is not: api.md's bad_body).
+    doc["paths"]["/v1/memory/sync/force"]["post"]["requestBody"] = serde_json::json!({
+        "description": "Optional: left out, or {}, waits up to 10 s",
+        "required": false,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ForceBody"}}},
+    });
+}
+
 /// An empty router carrying the document's info, tags and security.
 pub fn base() -> OpenApiRouter<Reader> {
     OpenApiRouter::with_openapi(Base::openapi())
@@ -154,7 +190,9 @@ pub fn document() -> &'static str {
         let mut doc = crate::routes().into_openapi();
         // After every route is in: it adds to each operation.
         CommonResponses.modify(&mut doc);
-        doc.to_pretty_json().unwrap_or_default()
+        let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+        refine_from_code(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
     })
 }
 

@@ -89,7 +89,7 @@ async fn index_slash() -> Json<Vec<ViewInfo>> {
     tag = "views",
     params(
         ("name" = String, Path, description = "A view (GET /v1/views lists them)"),
-        ("limit" = Option<u64>, Query, description = "1..=1000000: rows of the page at most"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000000, description = "1..=1000000: rows of the page at most"),
         ("after" = Option<String>, Query, description = "Rows with a key above this one: the key itself, or a JSON array of strings for a composite key")
     ),
     responses(
