@@ -37,12 +37,9 @@ impl HealthInputs<'_> {
     pub fn components(&self) -> Vec<ComponentHealth> {
         let (as_of, _) = self.shared.complete();
         let positions = self.shared.feed.positions_at(as_of);
-        let mut out: Vec<ComponentHealth> = self
-            .shared
-            .feed
-            .sources()
+        let mut out: Vec<ComponentHealth> = sources_by_name(self.shared)
             .iter()
-            .map(|p| self.source(p, &positions))
+            .map(|(name, parts)| self.source(name, parts, &positions))
             .collect();
         out.extend(self.sinks.iter().map(|s| sink(s)));
         out.push(ComponentHealth {
@@ -56,12 +53,18 @@ impl HealthInputs<'_> {
         out
     }
 
-    fn source(&self, p: &SourceProgress, positions: &serde_json::Value) -> ComponentHealth {
-        let config = self.sources.iter().find(|s| s.name() == p.name);
-        let kafka = self.kafka.iter().find(|k| k.source == p.name);
+    fn source(
+        &self,
+        name: &str,
+        parts: &[Arc<SourceProgress>],
+        positions: &serde_json::Value,
+    ) -> ComponentHealth {
+        let config = self.sources.iter().find(|s| s.name() == name);
+        let kafka = self.kafka.iter().find(|k| k.source == name);
+        let lines: u64 = parts.iter().map(|p| p.events()).sum();
         let figures = Figures {
-            written_epoch: Some(p.sealed()),
-            rows: Some(p.events()),
+            written_epoch: parts.iter().map(|p| p.sealed()).min(),
+            rows: Some(lines),
             ..Figures::default()
         };
         let Some(k) = kafka else {
@@ -69,14 +72,14 @@ impl HealthInputs<'_> {
                 Some(SourceConfig::Generator(_)) => "generator",
                 _ => "file",
             };
-            let detail = if p.finished() {
-                format!("finished: {} lines read", p.events())
+            let detail = if parts.iter().all(|p| p.finished()) {
+                format!("finished: {lines} lines read")
             } else {
-                format!("reading: {} lines so far", p.events())
+                format!("reading: {lines} lines so far")
             };
             return ComponentHealth {
                 component: ComponentKind::Source,
-                name: p.name.clone(),
+                name: name.to_owned(),
                 kind: kind.into(),
                 state: HealthState::Ok,
                 detail,
@@ -88,7 +91,7 @@ impl HealthInputs<'_> {
         let waiting = k.broker_problem().or_else(|| k.setup());
         ComponentHealth {
             component: ComponentKind::Source,
-            name: p.name.clone(),
+            name: name.to_owned(),
             kind: "kafka".into(),
             state: if waiting.is_some() {
                 HealthState::Degraded
@@ -162,6 +165,19 @@ impl HealthInputs<'_> {
                 .collect(),
         }
     }
+}
+
+/// The feed's sources grouped by name (a Kafka source registers one
+/// progress per consumer thread), in the order they first appear.
+pub fn sources_by_name(shared: &Shared) -> Vec<(String, Vec<Arc<SourceProgress>>)> {
+    let mut out: Vec<(String, Vec<Arc<SourceProgress>>)> = Vec::new();
+    for p in shared.feed.sources() {
+        match out.iter_mut().find(|(name, _)| *name == p.name) {
+            Some((_, parts)) => parts.push(p),
+            None => out.push((p.name.clone(), vec![p])),
+        }
+    }
+    out
 }
 
 /// A database sink's health.

@@ -4,7 +4,7 @@
 //! feed, Kafka offsets and lag, the sinks, and each component's state.
 //! Names are stable: dashboards read them.
 
-use crate::health::HealthInputs;
+use crate::health::{sources_by_name, HealthInputs};
 use crate::kafka_health::partition_lags;
 use helixflow_api::health::HealthState;
 use metrics::{counter, describe_counter, describe_gauge, gauge};
@@ -98,8 +98,10 @@ pub fn record(inputs: &HealthInputs) {
                 .absolute(n);
         }
     }
-    for p in s.feed.sources().iter() {
-        counter!("helixflow_source_lines_total", "source" => p.name.clone()).absolute(p.events());
+    // One series per source, summed over a Kafka source's consumer threads.
+    for (name, parts) in sources_by_name(s) {
+        let lines = parts.iter().map(|p| p.events()).sum();
+        counter!("helixflow_source_lines_total", "source" => name).absolute(lines);
     }
     gauge!("helixflow_complete_epoch").set(as_of as f64);
     gauge!("helixflow_feed_backlog_chunks").set(s.feed.backlog() as f64);
