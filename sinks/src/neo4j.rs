@@ -190,9 +190,24 @@ fn statement(view: ViewName, op: Op) -> Option<&'static str> {
 impl SinkWriter for Neo4jWriter {
     fn prepare(&mut self) -> Result<(), SinkError> {
         let graph = self.graph()?;
-        self.runtime
-            .block_on(graph.run(query(CONSTRAINT)))
-            .map_err(|e| SinkError::new("creating the Entity.id uniqueness constraint", e))
+        // In an explicit transaction, as the writes: `Graph::run` would retry
+        // on its own for up to 60 s before the runner could report anything.
+        let what = "creating the Entity.id uniqueness constraint";
+        let result = self.runtime.block_on(async {
+            let mut txn = graph
+                .start_txn()
+                .await
+                .map_err(|e| SinkError::new(what, e))?;
+            txn.run(query(CONSTRAINT))
+                .await
+                .map_err(|e| SinkError::new(what, e))?;
+            txn.commit().await.map_err(|e| SinkError::new(what, e))
+        });
+        if result.is_err() {
+            // Reconnect on the next attempt: the connection may be the problem.
+            self.graph = None;
+        }
+        result
     }
 
     fn write(&mut self, _version: u64, batch: &Batch) -> Result<(), SinkError> {
