@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long an API read may wait for the workers.
+/// How long a read may wait for the workers, unless the reader is given
+/// the API's `request_timeout` ([`EngineReader::with_read_timeout`]).
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The engine as the API sees it.
@@ -39,6 +40,8 @@ pub struct EngineReader {
     views: ViewSet,
     topology: String,
     started: Instant,
+    /// How long a read session's question may wait for the workers.
+    read_timeout: Duration,
     /// What the sync barrier reads: the sources, their Kafka probes, the sinks.
     sources: Vec<SourceConfig>,
     kafka_sync: Vec<KafkaSync>,
@@ -61,11 +64,19 @@ impl EngineReader {
             views,
             topology: topology.to_owned(),
             started: Instant::now(),
+            read_timeout: READ_TIMEOUT,
             sources: Vec::new(),
             kafka_sync: Vec::new(),
             sinks: Vec::new(),
             memory_topics: Vec::new(),
         }
+    }
+
+    /// Reads wait for the workers at most `timeout` (the API gives up on a
+    /// request after its `request_timeout`: its read should stop then too).
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
     }
 
     /// Gives the reader what memory sync needs: the engine's sources (a
@@ -128,6 +139,7 @@ impl EngineReader {
 struct EngineSession<'a> {
     hold: ReadHold<'a>,
     shared: &'a Shared,
+    timeout: Duration,
 }
 
 impl ReadSession for EngineSession<'_> {
@@ -140,7 +152,7 @@ impl ReadSession for EngineSession<'_> {
     }
 
     fn ask(&self, question: Question) -> Result<Reply, ReadError> {
-        self.hold.ask(question, READ_TIMEOUT).map_err(|e| match e {
+        self.hold.ask(question, self.timeout).map_err(|e| match e {
             SnapshotError::NotComputed(what) => ReadError::NotComputed(what),
             SnapshotError::Timeout(_) | SnapshotError::Stopping => {
                 ReadError::Unavailable(e.to_string())
@@ -154,6 +166,7 @@ impl ViewReader for EngineReader {
         Box::new(EngineSession {
             hold: self.shared.hold(),
             shared: &self.shared,
+            timeout: self.read_timeout,
         })
     }
 
@@ -220,7 +233,8 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
             views,
             &topology.name,
         )
-        .with_sync(&topology.sources, engine.sinks.clone())?,
+        .with_sync(&topology.sources, engine.sinks.clone())?
+        .with_read_timeout(topology.api.request_timeout),
     );
     let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
         Some(addr) => {
