@@ -34,6 +34,11 @@ impl HealthState {
     pub fn worst(states: impl IntoIterator<Item = HealthState>) -> HealthState {
         states.into_iter().max().unwrap_or(HealthState::Ok)
     }
+
+    /// 0 ok, 1 degraded, 2 down (the `helixflow_component_state` gauge).
+    pub fn level(self) -> u8 {
+        self as u8
+    }
 }
 
 /// What a component is.
@@ -44,6 +49,18 @@ pub enum ComponentKind {
     Sink,
     Lake,
     Api,
+}
+
+impl ComponentKind {
+    /// The name it is written as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentKind::Source => "source",
+            ComponentKind::Sink => "sink",
+            ComponentKind::Lake => "lake",
+            ComponentKind::Api => "api",
+        }
+    }
 }
 
 /// A component's figures; `null` where one does not apply.
@@ -200,5 +217,14 @@ mod tests {
         assert_eq!(HealthState::worst([Ok, Degraded, Ok]), Degraded);
         assert_eq!(HealthState::worst([Degraded, Down, Ok]), Down);
         assert_eq!(serde_json::to_value(Degraded).unwrap(), "degraded");
+        assert_eq!((Ok.level(), Degraded.level(), Down.level()), (0, 1, 2));
+        for kind in [
+            ComponentKind::Source,
+            ComponentKind::Sink,
+            ComponentKind::Lake,
+            ComponentKind::Api,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
     }
 }

@@ -6,7 +6,6 @@
 
 use crate::health::{sources_by_name, HealthInputs};
 use crate::kafka_health::partition_lags;
-use helixflow_api::health::HealthState;
 use metrics::{counter, describe_counter, describe_gauge, gauge};
 use std::sync::atomic::Ordering;
 use std::sync::Once;
@@ -131,15 +130,7 @@ pub fn record(inputs: &HealthInputs) {
             .set(sink.written_frontier().saturating_sub(1) as f64);
     }
     for c in inputs.components() {
-        let value = match c.state {
-            HealthState::Ok => 0.0,
-            HealthState::Degraded => 1.0,
-            HealthState::Down => 2.0,
-        };
-        let component = serde_json::to_value(c.component)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        gauge!("helixflow_component_state", "component" => component, "name" => c.name).set(value);
+        gauge!("helixflow_component_state", "component" => c.component.as_str(), "name" => c.name)
+            .set(f64::from(c.state.level()));
     }
 }

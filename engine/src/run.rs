@@ -239,6 +239,7 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
         Some(addr) => {
             let access = api_access(&topology.api, addr, api_token())?;
+            let checked = access.is_checked();
             let options = ServeOptions::from_config(addr, &topology.api, access);
             let server =
                 ApiServer::start_with(options, reader.clone()).context("starting the API")?;
@@ -247,7 +248,7 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
                 server.addr(),
                 topology.name,
                 topology.engine.workers,
-                if access_checked(&topology.api) {
+                if checked {
                     ", bearer token required"
                 } else {
                     ""
@@ -328,10 +329,6 @@ const TOKEN_VARIABLE: &str = "HELIXFLOW_API_TOKEN";
 
 fn api_token() -> Option<String> {
     std::env::var(TOKEN_VARIABLE).ok().filter(|t| !t.is_empty())
-}
-
-fn access_checked(config: &ApiConfig) -> bool {
-    config.effective_auth(api_token().is_some()) == ApiAuth::Token
 }
 
 /// The API's access rule: a token when the topology or the address asks for

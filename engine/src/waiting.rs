@@ -6,7 +6,8 @@
 //! steps would then answer none, and every API read would time out for as
 //! long as the sink stays down. So each worker thread registers, with
 //! [`serve_while_waiting`], how it answers the reads in its inbox; a wait
-//! calls [`answer_waiting_reads`] on every turn.
+//! calls [`answer_waiting_reads`] on every turn, and so does the worker's
+//! loop between steps (one way to answer, in both places).
 //!
 //! Answers stay consistent: a read's `as_of` is below every worker's
 //! published frontier, and the waiting worker's traces already hold every

@@ -41,9 +41,10 @@ pub fn run_worker(
     // Borrowed by this loop between steps, and by the read service while an
     // operator waits within a step: never both at once.
     let traces = Rc::new(RefCell::new(traces));
-    let answer_reads = {
+    // One way to answer reads, between steps and while an operator waits.
+    {
         let (traces, shared) = (Rc::clone(&traces), Arc::clone(&shared));
-        move || {
+        waiting::serve_while_waiting(move || {
             while let Ok(WorkerQuery {
                 question,
                 as_of,
@@ -54,12 +55,7 @@ pub fn run_worker(
                 // The asker may have given up (timeout); nothing to do then.
                 let _ = reply.send(answer);
             }
-        }
-    };
-    let answer_reads = Rc::new(answer_reads);
-    {
-        let answer_reads = Rc::clone(&answer_reads);
-        waiting::serve_while_waiting(move || answer_reads());
+        });
     }
     let mut compacted: Time = 0;
     while !shared.shutdown.load(Ordering::Relaxed) {
@@ -70,10 +66,9 @@ pub fn run_worker(
             traces.borrow_mut().compact_to(allowed);
             compacted = allowed;
         }
-        answer_reads();
+        waiting::answer_waiting_reads();
     }
     waiting::stop_serving();
-    drop(answer_reads);
     // A closed input (finished files): let the dataflow run to completion,
     // so the sinks' export operators see the final frontier and hand over
     // their last changes. Unbounded sources (Kafka, generator, followed

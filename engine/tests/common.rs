@@ -418,6 +418,90 @@ pub fn file_engine(
     .expect("engine starts")
 }
 
+/// The API over `engine` (every view), with its sources and sinks (for
+/// health and the sync barrier), on a free loopback port.
+pub fn serve(
+    engine: &helixflow_engine::engine::Engine,
+    sources: &[helixflow_types::topology::SourceConfig],
+) -> helixflow_api::server::ApiServer {
+    let reader = helixflow_engine::run::EngineReader::new(
+        std::sync::Arc::clone(&engine.shared),
+        engine.kafka.clone(),
+        helixflow_operators::views::ViewSet::all(),
+        "test",
+    )
+    .with_sync(sources, engine.sinks.clone())
+    .expect("reader");
+    helixflow_api::server::ApiServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        std::sync::Arc::new(reader),
+    )
+    .expect("api")
+}
+
+/// What the tests read while database sinks are down: views and queries.
+pub const READS_WHILE_SINKS_DOWN: [&str; 5] = [
+    "/v1/views/entity_cooccurrence?limit=5",
+    "/v1/views/provider_stats",
+    "/v1/learning/insights",
+    "/v1/memory/sync/status",
+    "/v1/knowledge/related/nobody",
+];
+
+/// While `sinks` are down: every read of [`READS_WHILE_SINKS_DOWN`] and
+/// both health routes answer (not a 5xx) within a second, and both health
+/// routes are `degraded` (HTTP 200), naming each sink `degraded` since a
+/// time, with its rows held. Returns the slowest answer.
+pub fn assert_served_while_sinks_down(
+    addr: std::net::SocketAddr,
+    sinks: &[&str],
+) -> std::time::Duration {
+    use std::time::{Duration, Instant};
+    let mut slowest = Duration::ZERO;
+    for target in READS_WHILE_SINKS_DOWN
+        .iter()
+        .copied()
+        .chain(["/v1/bigdata/health", "/v1/health"])
+    {
+        let started = Instant::now();
+        let reply = http::get(addr, target);
+        let took = started.elapsed();
+        slowest = slowest.max(took);
+        assert!(
+            reply.status < 500,
+            "{target} answered {} while sinks were down: {}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "{target} took {took:?} while sinks were down"
+        );
+    }
+    for (target, list) in [
+        ("/v1/bigdata/health", "components"),
+        ("/v1/health", "sinks"),
+    ] {
+        let reply = http::get(addr, target);
+        assert_eq!(reply.status, 200, "{target}: degraded is not down");
+        let health = reply.json();
+        assert_eq!(health["status"], "degraded", "{target}: {health}");
+        for sink in sinks {
+            let named = health[list].as_array().into_iter().flatten().any(|c| {
+                c["name"] == *sink
+                    && c["state"] == "degraded"
+                    && c["figures"]["failing_since"].is_string()
+                    && c["figures"]["rows_held"].is_u64()
+            });
+            assert!(
+                named,
+                "{target} does not name sink `{sink}` as degraded: {health}"
+            );
+        }
+    }
+    slowest
+}
+
 pub mod http {
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpStream};

@@ -16,17 +16,14 @@ mod kafka_support;
 
 use common::http::{get, post};
 use common::{distinct_events, test_lines};
-use helixflow_api::server::ApiServer;
 use helixflow_engine::engine::{Engine, EngineSpec};
 use helixflow_engine::rejects::RejectLog;
-use helixflow_engine::run::EngineReader;
 use helixflow_operators::views::ViewSet;
 use helixflow_sources::feed::{EpochClock, EpochPolicy};
 use helixflow_types::event::Event;
 use helixflow_types::topology::{FileSourceConfig, SourceConfig, Topology};
 use kafka_support::*;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Distinct memory events among `lines`.
@@ -37,18 +34,6 @@ fn memory_ops(lines: &[String]) -> u64 {
         .count() as u64
 }
 
-fn serve(engine: &Engine, sources: &[SourceConfig]) -> ApiServer {
-    let reader = EngineReader::new(
-        Arc::clone(&engine.shared),
-        engine.kafka.clone(),
-        ViewSet::all(),
-        "sync-test",
-    )
-    .with_sync(sources, engine.sinks.clone())
-    .unwrap();
-    ApiServer::start("127.0.0.1:0".parse().unwrap(), Arc::new(reader)).unwrap()
-}
-
 #[test]
 fn a_read_after_sync_sees_every_event_produced_before_the_call() {
     let topics = fresh_topics("sync");
@@ -57,7 +42,7 @@ fn a_read_after_sync_sees_every_event_produced_before_the_call() {
         .replace("commit_interval = \"100ms\"", "commit_interval = \"1h\"");
     let topology = Topology::parse("sync.toml", &text, |_| None).unwrap();
     let engine = start(&topology, 2);
-    let server = serve(&engine, &topology.sources);
+    let server = common::serve(&engine, &topology.sources);
     let addr = server.addr();
     let lines = test_lines(3, 6000);
     let names: Vec<&str> = topics.by_kind().iter().map(|(_, n)| *n).collect();
@@ -117,7 +102,7 @@ fn a_barrier_that_cannot_be_reached_times_out_and_loses_nothing() {
         sinks: Vec::new(),
     })
     .unwrap();
-    let server = serve(&engine, &sources);
+    let server = common::serve(&engine, &sources);
     let addr = server.addr();
     let r = post(addr, "/v1/memory/sync/force", r#"{"timeout_ms": 300}"#);
     assert_eq!(r.status, 504, "{}", r.body);

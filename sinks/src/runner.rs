@@ -214,9 +214,7 @@ impl SinkRunner {
                     status.failures.fetch_add(1, Ordering::Relaxed);
                     status.set_problem(Some(format!("{e} (retrying in {backoff:?})")));
                     // Changes wait in the queue meanwhile: health shows them held.
-                    status
-                        .queued
-                        .store(self.changes.queued_rows(), Ordering::Relaxed);
+                    status.held(&Pending::default(), &self.changes);
                     if self.stop.load(Ordering::Relaxed) {
                         return;
                     }

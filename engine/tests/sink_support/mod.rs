@@ -6,12 +6,8 @@
 
 #![allow(dead_code)]
 
-use crate::common::http::get;
 use crate::kafka_support::*;
-use helixflow_api::server::ApiServer;
 use helixflow_engine::engine::Engine;
-use helixflow_engine::run::EngineReader;
-use helixflow_operators::views::ViewSet;
 use helixflow_sinks::runner::SinkStatus;
 use helixflow_types::topology::{KafkaTopics, Topology};
 use std::path::Path;
@@ -55,74 +51,6 @@ pub struct OutageReport {
     pub slowest_read: Duration,
 }
 
-/// What the outage tests read over the API while the server is down.
-const READS_DURING_OUTAGE: [&str; 5] = [
-    "/v1/views/entity_cooccurrence?limit=5",
-    "/v1/views/provider_stats",
-    "/v1/conversations/conv-1",
-    "/v1/learning/insights",
-    "/v1/memory/sync/status",
-];
-
-/// The API over `engine`, with its sinks (for health) and sources.
-fn serve(engine: &Engine, topology: &Topology) -> ApiServer {
-    let reader = EngineReader::new(
-        Arc::clone(&engine.shared),
-        engine.kafka.clone(),
-        ViewSet::all(),
-        "outage-test",
-    )
-    .with_sync(&topology.sources, engine.sinks.clone())
-    .expect("reader");
-    ApiServer::start("127.0.0.1:0".parse().unwrap(), Arc::new(reader)).expect("api")
-}
-
-/// Reads every route of [`READS_DURING_OUTAGE`] and the component health
-/// while `sink` is down: each answers (not a 5xx) within a second, and
-/// health is `degraded`, naming the sink as degraded. Returns the slowest.
-fn read_while_down(api: &ApiServer, sink: &str) -> Duration {
-    let mut slowest = Duration::ZERO;
-    for target in READS_DURING_OUTAGE
-        .iter()
-        .copied()
-        .chain(["/v1/bigdata/health", "/v1/health"])
-    {
-        let started = Instant::now();
-        let reply = get(api.addr(), target);
-        let took = started.elapsed();
-        slowest = slowest.max(took);
-        assert!(
-            reply.status < 500,
-            "{target} answered {} while the sink was down: {}",
-            reply.status,
-            reply.body
-        );
-        assert!(
-            took < Duration::from_secs(1),
-            "{target} took {took:?} while the sink was down"
-        );
-    }
-    for target in ["/v1/bigdata/health", "/v1/health"] {
-        let health = get(api.addr(), target).json();
-        assert_eq!(health["status"], "degraded", "{target}: {health}");
-        let list = if target == "/v1/health" {
-            "sinks"
-        } else {
-            "components"
-        };
-        let named = health[list].as_array().into_iter().flatten().any(|c| {
-            c["name"] == sink
-                && c["state"] == "degraded"
-                && c["figures"]["failing_since"].is_string()
-        });
-        assert!(
-            named,
-            "{target} does not name sink `{sink}` as degraded: {health}"
-        );
-    }
-    slowest
-}
-
 /// Batches the second half is produced in, one every [`BATCH_GAP`]: spread
 /// out, later batches find the sink's queue already full (a single burst can
 /// be taken into a few epochs before any export waits, which proves nothing).
@@ -164,7 +92,7 @@ pub fn run_through_outage(
     .expect("topology");
     let sent_first = produce(&topics, first);
     let engine = start(&topology, 2);
-    let api = serve(&engine, &topology);
+    let api = crate::common::serve(&engine, &topology.sources);
     wait_visible(&engine, sent_first);
     assert!(
         engine.wait_sinks_written(Duration::from_secs(120)),
@@ -191,7 +119,8 @@ pub fn run_through_outage(
     while Instant::now() < until {
         peak_held = peak_held.max(sink.pending() + sink.queued());
         if Instant::now() >= next_read {
-            slowest_read = slowest_read.max(read_while_down(&api, &sink.name));
+            let slowest = crate::common::assert_served_while_sinks_down(api.addr(), &[&sink.name]);
+            slowest_read = slowest_read.max(slowest);
             next_read = Instant::now() + Duration::from_secs(5);
         }
         assert_eq!(
