@@ -294,6 +294,7 @@ fn through_sink(
     let runner = SinkRunner {
         batching,
         views: vec![view],
+        raw: false,
         workers: 1,
         changes: rx,
         status: Arc::clone(&status),

@@ -1,14 +1,16 @@
-//! Starting the database sinks of a topology (ClickHouse, Neo4j): one runner
-//! thread each, fed by the views' export operators through a bounded
-//! channel, and the per-view fan-out the workers publish to.
+//! Starting the database sinks of a topology (ClickHouse, Neo4j, the lake):
+//! one runner thread each, fed by the views' export operators (and ingest,
+//! for raw events) through a bounded channel, and the fan-out the workers
+//! publish to.
 
 use crate::shared::Shared;
-use helixflow_operators::changes::{RawEvent, ViewChanges};
+use helixflow_operators::changes::{RawFeed, ViewChanges};
 use helixflow_operators::intern::Id;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewExports;
 use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::ClickHouseWriter;
+use helixflow_sinks::lake::{LakeWriter, PositionsAt};
 use helixflow_sinks::neo4j::Neo4jWriter;
 use helixflow_sinks::pending::IdNames;
 use helixflow_sinks::queue::{change_queue, ChangeSender, SinkMessage};
@@ -85,6 +87,10 @@ impl DbSinks {
                         Box::new(move |r| r.run(writer)),
                     )
                 }
+                SinkConfig::Lake(c) => {
+                    let writer = LakeWriter::new(c, lake_positions(shared))?;
+                    ("lake", c.batching(), Box::new(move |r| r.run(writer)))
+                }
                 SinkConfig::Files(_) => continue,
             };
             // In flight: at most the backlog's bound again (plus one message).
@@ -93,6 +99,7 @@ impl DbSinks {
                 tx,
                 raw_kinds: config.raw_kinds(),
             };
+            let takes_raw = !target.raw_kinds.is_empty();
             for v in &views {
                 senders[*v as usize].push(target.clone());
             }
@@ -103,6 +110,7 @@ impl DbSinks {
             status.push(Arc::clone(&sink_status));
             let runner = SinkRunner {
                 batching,
+                raw: takes_raw,
                 views,
                 workers,
                 changes: rx,
@@ -119,8 +127,14 @@ impl DbSinks {
         let mut exports = ViewExports::default();
         if !raw_targets.is_empty() {
             let shared = Arc::clone(shared);
-            exports.raw = Some(Arc::new(move |r: Vec<RawEvent>| {
-                fan_out(&raw_targets, &shared, SinkMessage::Raw(r))
+            exports.raw = Some(Arc::new(move |r: RawFeed| {
+                let message = match r {
+                    RawFeed::Events(events) => SinkMessage::Raw(events),
+                    RawFeed::Progress { worker, upper } => {
+                        SinkMessage::RawProgress { worker, upper }
+                    }
+                };
+                fan_out(&raw_targets, &shared, message)
             }));
         }
         for (i, targets) in senders.into_iter().enumerate() {
@@ -147,6 +161,22 @@ impl DbSinks {
             let _ = t.join();
         }
     }
+}
+
+/// What a lake commit covering the epochs before `upper` records: each
+/// source's position at the last epoch it covers.
+fn lake_positions(shared: &Arc<Shared>) -> PositionsAt {
+    let shared = Arc::clone(shared);
+    Arc::new(move |upper| {
+        if upper == 0 {
+            return serde_json::Map::new();
+        }
+        let at = if upper == Time::MAX { upper } else { upper - 1 };
+        match shared.feed.positions_at(at) {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        }
+    })
 }
 
 /// The latest epoch every sink has written (`Time::MAX` with no sink).

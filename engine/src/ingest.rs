@@ -4,8 +4,9 @@
 //! Kafka records, whose event type must match their topic's. Rejected
 //! inputs go to the reject log (and a Kafka source's dead-letter topic);
 //! they never stop the stream. When a sink keeps raw events, the decoded
-//! `message` and `provider_call` events of each chunk are handed to it too,
-//! before the operator's capability passes the chunk's epoch.
+//! events of each chunk are handed to it too, before the operator's
+//! capability passes the chunk's epoch, and so is each move of that
+//! capability (the sink's raw progress).
 //!
 //! Capability contract: the operator holds a capability for the least epoch
 //! that may still arrive. It downgrades to `sealed + 1` only when the feed is
@@ -14,7 +15,7 @@
 //! finished and the feed is drained.
 
 use crate::shared::Shared;
-use helixflow_operators::changes::PublishRaw;
+use helixflow_operators::changes::{PublishRaw, RawFeed};
 use helixflow_operators::facts::{Candidate, Fact};
 use helixflow_operators::intern::Interner;
 use helixflow_operators::Time;
@@ -42,7 +43,10 @@ pub fn ingest<'s>(
         "ingest",
         move |cap, info| {
             let activator = scope.activator_for(info.address);
+            let worker = scope.index();
             let mut cap = Some(cap);
+            // The raw progress last handed to sinks.
+            let mut told: Time = 0;
             let mut names: Vec<String> = Vec::new();
             move |output| {
                 let Some(current) = cap.as_mut() else { return };
@@ -71,9 +75,7 @@ pub fn ingest<'s>(
                         if let Event::Memory(m) = &event {
                             memory_ts.push(m.ts);
                         }
-                        if keep_raw
-                            && matches!(event.kind(), EventKind::Message | EventKind::ProviderCall)
-                        {
+                        if keep_raw {
                             raw_events.push((candidate.fingerprint, event));
                         }
                         session.give(candidate);
@@ -83,7 +85,7 @@ pub fn ingest<'s>(
                         Some(records) => ingest_records(&chunk.data, records, &shared, &mut accept),
                     }
                     if let Some(publish) = raw.as_ref().filter(|_| !raw_events.is_empty()) {
-                        publish(raw_events);
+                        publish(RawFeed::Events(raw_events));
                     }
                     shared.memory_arrived(*at.time(), &memory_ts);
                 }
@@ -92,10 +94,23 @@ pub fn ingest<'s>(
                 if shared.feed.is_empty() {
                     if finished {
                         cap = None;
+                        if let Some(publish) = &raw {
+                            publish(RawFeed::Progress {
+                                worker,
+                                upper: Time::MAX,
+                            });
+                        }
                         return;
                     }
                     if sealed.saturating_add(1) > *current.time() {
                         current.downgrade(&(sealed + 1));
+                    }
+                    if let Some(publish) = raw.as_ref().filter(|_| *current.time() > told) {
+                        told = *current.time();
+                        publish(RawFeed::Progress {
+                            worker,
+                            upper: told,
+                        });
                     }
                     activator.activate_after(Duration::from_millis(1));
                 } else {

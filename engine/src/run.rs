@@ -288,7 +288,7 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     let mut failure = None;
     while !interrupted.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
-        shared.trim_positions();
+        shared.trim_positions(crate::db_sinks::written_epoch(&engine.sinks));
         if let Some(e) = engine.source_error() {
             failure = Some(anyhow::anyhow!("a source failed: {e}"));
             break;

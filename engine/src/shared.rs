@@ -319,13 +319,15 @@ impl Shared {
     }
 
     /// Forgets source positions no read can ask for any more (older than
-    /// every read hold and the latest complete epoch).
-    pub fn trim_positions(&self) {
+    /// every read hold and the latest complete epoch) and no sink will
+    /// record (older than `sinks_written`, what every sink has written).
+    pub fn trim_positions(&self, sinks_written: Time) {
         let oldest = self
             .frontiers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .oldest_needed();
+            .oldest_needed()
+            .min(sinks_written);
         for source in self.feed.sources() {
             source.forget_before(oldest);
         }

@@ -60,11 +60,22 @@ impl ViewChanges {
 /// tie-breaker), as ingest hands it to sinks that keep raw events.
 pub type RawEvent = (u64, helixflow_types::event::Event);
 
-/// Where ingest hands the raw events of one input chunk (may block, like
-/// [`Publish`]). Called before the worker's exports pass the chunk's epoch,
-/// so a sink that has seen every worker's changes up to an epoch has seen
-/// these events too.
-pub type PublishRaw = Arc<dyn Fn(Vec<RawEvent>) + Send + Sync>;
+/// What ingest hands to sinks that keep raw events.
+#[derive(Clone, Debug)]
+pub enum RawFeed {
+    /// The raw events of one input chunk.
+    Events(Vec<RawEvent>),
+    /// Worker `worker` has handed over every raw event of the epochs before
+    /// `upper` (`Time::MAX`: all it ever will).
+    Progress { worker: usize, upper: Time },
+}
+
+/// Where ingest hands raw events and its progress (may block, like
+/// [`Publish`]). A chunk's events are handed over before the worker's
+/// capability passes the chunk's epoch, so a sink that has seen every
+/// worker's changes (or raw progress) up to an epoch has seen these events
+/// too.
+pub type PublishRaw = Arc<dyn Fn(RawFeed) + Send + Sync>;
 
 /// Where an export operator hands its changes (may block: that is how a
 /// slow sink applies backpressure to the dataflow).

@@ -377,7 +377,7 @@ pub struct ViewExports {
     pub worker: usize,
     /// Per view (contract order): where its changes go, if any sink wants them.
     pub publish: [Option<Publish>; VIEW_COUNT],
-    /// Where raw `message` and `provider_call` events go, if a sink wants them.
+    /// Where raw events (and ingest's progress) go, if a sink wants them.
     pub raw: Option<PublishRaw>,
 }
 

@@ -8,9 +8,11 @@
 //! | [`runner`] | the thread that batches, writes, retries and reports a database sink |
 //! | [`clickhouse`] | view tables in ClickHouse |
 //! | [`neo4j`] | the knowledge graph in Neo4j |
+//! | [`lake`] | every distinct valid event as Parquet, with committed manifests |
 
 pub mod clickhouse;
 pub mod files;
+pub mod lake;
 pub mod neo4j;
 pub mod pending;
 pub mod queue;

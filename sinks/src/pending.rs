@@ -46,6 +46,9 @@ pub struct Batch {
     pub changes: Vec<RowChange>,
     /// Raw events (duplicates included: the writer applies the dedup rule).
     pub raw: Vec<RawEvent>,
+    /// Every change and event at an epoch before this is in the batch or
+    /// was written before (set by the runner).
+    pub upper: helixflow_operators::Time,
 }
 
 impl Batch {
@@ -105,6 +108,7 @@ impl Pending {
                 .map(|((view, _), (op, item))| RowChange { view, op, item })
                 .collect(),
             raw: std::mem::take(&mut self.raw),
+            upper: 0,
         }
     }
 
@@ -159,6 +163,7 @@ mod tests {
         p.restore(Batch {
             changes: taken,
             raw: Vec::new(),
+            upper: 0,
         });
         let mut again = p.take().changes;
         again.sort_by_key(|c| c.item.key());

@@ -10,11 +10,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// What flows to a sink runner: a view's changes, or raw events.
+/// What flows to a sink runner: a view's changes, raw events, or how far
+/// one worker's ingest has handed raw events over.
 #[derive(Clone, Debug)]
 pub enum SinkMessage {
     Changes(ViewChanges),
     Raw(Vec<RawEvent>),
+    /// Worker `worker` has handed over every raw event of the epochs
+    /// before `upper` (`Time::MAX`: all it will ever have).
+    RawProgress {
+        worker: usize,
+        upper: helixflow_operators::Time,
+    },
 }
 
 impl SinkMessage {
@@ -23,6 +30,7 @@ impl SinkMessage {
         match self {
             SinkMessage::Changes(c) => c.rows(),
             SinkMessage::Raw(r) => r.len(),
+            SinkMessage::RawProgress { .. } => 0,
         }
     }
 }

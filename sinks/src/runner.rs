@@ -48,6 +48,13 @@ pub trait SinkWriter: Send + 'static {
     /// Writes every change (and raw event), idempotently. `version` grows
     /// with every call.
     fn write(&mut self, version: u64, batch: &Batch) -> Result<(), SinkError>;
+    /// True for a store that records how far its input has got (the lake's
+    /// manifest): the runner then also writes batches that carry only
+    /// progress, at the flush interval, and the written frontier moves only
+    /// with a write.
+    fn commits_progress(&self) -> bool {
+        false
+    }
 }
 
 /// What one sink has done, for status lines, metrics and Kafka commits.
@@ -176,6 +183,9 @@ pub struct SinkRunner {
     pub batching: SinkBatching,
     /// The views this sink receives.
     pub views: Vec<ViewName>,
+    /// The sink takes raw events from ingest: its written frontier also
+    /// waits for every worker's raw progress.
+    pub raw: bool,
     /// Worker count (each worker exports its own keys).
     pub workers: usize,
     pub changes: ChangeReceiver,
@@ -225,11 +235,20 @@ impl SinkRunner {
         }
         status.set_problem(None);
         backoff = b.retry_initial;
-        let mut frontiers: HashMap<(ViewName, usize), Time> = self
+        // Per (view, worker), and per worker for raw events (view `None`).
+        let streams: Vec<Option<ViewName>> = self
             .views
+            .iter()
+            .copied()
+            .map(Some)
+            .chain(self.raw.then_some(None))
+            .collect();
+        let mut frontiers: HashMap<(Option<ViewName>, usize), Time> = streams
             .iter()
             .flat_map(|v| (0..self.workers).map(move |w| ((*v, w), 0)))
             .collect();
+        let progress_writes = writer.commits_progress();
+        let mut last_write = Instant::now();
         let mut pending = Pending::default();
         let mut oldest: Option<Instant> = None;
         let mut retry_at: Option<Instant> = None;
@@ -259,12 +278,17 @@ impl SinkRunner {
                     }
                     match m {
                         SinkMessage::Changes(c) => {
-                            if let Some(f) = frontiers.get_mut(&(c.view, c.worker)) {
+                            if let Some(f) = frontiers.get_mut(&(Some(c.view), c.worker)) {
                                 *f = (*f).max(c.upper);
                             }
                             pending.absorb(c);
                         }
                         SinkMessage::Raw(r) => pending.absorb_raw(r),
+                        SinkMessage::RawProgress { worker, upper } => {
+                            if let Some(f) = frontiers.get_mut(&(None, worker)) {
+                                *f = (*f).max(upper);
+                            }
+                        }
                     }
                     // A bounded round, so a busy channel still lets batches out.
                     if room(&pending) && taken < 4096 {
@@ -276,9 +300,16 @@ impl SinkRunner {
             }
             status.held(&pending, &self.changes);
             let covered = frontiers.values().copied().min().unwrap_or(Time::MAX);
-            if pending.is_empty() {
-                status.written.fetch_max(covered, Ordering::AcqRel);
-                if stopping && self.changes.is_empty() {
+            // A store that records progress writes it too, at the flush interval.
+            let progress_due = progress_writes
+                && covered > status.written_frontier()
+                && (last_write.elapsed() >= b.flush_interval || covered == Time::MAX || stopping);
+            if pending.is_empty() && !progress_due {
+                if !progress_writes {
+                    status.written.fetch_max(covered, Ordering::AcqRel);
+                }
+                let caught_up = !progress_writes || status.written_frontier() >= covered;
+                if stopping && self.changes.is_empty() && caught_up {
                     return;
                 }
                 if covered == Time::MAX {
@@ -289,7 +320,8 @@ impl SinkRunner {
             let due = pending.len() >= b.batch_rows
                 || oldest.is_some_and(|o| o.elapsed() >= b.flush_interval)
                 || stopping
-                || covered == Time::MAX;
+                || covered == Time::MAX
+                || progress_due;
             if !due || retry_at.is_some_and(|r| Instant::now() < r) {
                 if stopping && stop_deadline.is_some_and(|d| Instant::now() >= d) {
                     status.set_problem(Some(format!(
@@ -300,10 +332,12 @@ impl SinkRunner {
                 }
                 continue;
             }
-            let batch = pending.take();
+            let mut batch = pending.take();
+            batch.upper = covered;
             version = next_version(version);
             match writer.write(version, &batch) {
                 Ok(()) => {
+                    last_write = Instant::now();
                     status.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     status.batches.fetch_add(1, Ordering::Relaxed);
                     status.written.fetch_max(covered, Ordering::AcqRel);
@@ -386,6 +420,7 @@ mod tests {
                 retry_max: Duration::from_millis(5),
             },
             views: vec![ViewName::EntityCooccurrence],
+            raw: false,
             workers: 1,
             changes: rx,
             status: Arc::clone(&status),

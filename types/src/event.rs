@@ -256,6 +256,31 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KeyDigest(pub u128);
 
+impl KeyDigest {
+    fn hasher(kind: EventKind) -> Xxh3Default {
+        let mut h = Xxh3Default::new();
+        h.update(kind.type_name().as_bytes());
+        h.update(&[0xff]);
+        h
+    }
+
+    /// The key of a message: `conversation_id` + `seq`.
+    pub fn of_message(conversation_id: &str, seq: u64) -> KeyDigest {
+        let mut h = KeyDigest::hasher(EventKind::Message);
+        h.update(conversation_id.as_bytes());
+        h.update(&[0xff]);
+        h.update(&seq.to_le_bytes());
+        KeyDigest(h.digest128())
+    }
+
+    /// The key of an event of another kind: its `event_id`, scoped to the kind.
+    pub fn of_event(kind: EventKind, event_id: &str) -> KeyDigest {
+        let mut h = KeyDigest::hasher(kind);
+        h.update(event_id.as_bytes());
+        KeyDigest(h.digest128())
+    }
+}
+
 impl Event {
     /// The event's kind.
     pub fn kind(&self) -> EventKind {
@@ -284,22 +309,14 @@ impl Event {
     /// The idempotency key: `conversation_id` + `seq` for messages, the
     /// `event_id` (scoped to the type) for the others.
     pub fn key_digest(&self) -> KeyDigest {
-        let mut h = Xxh3Default::new();
-        h.update(self.kind().type_name().as_bytes());
-        h.update(&[0xff]);
         match self {
-            Event::Message(m) => {
-                h.update(m.conversation_id.as_bytes());
-                h.update(&[0xff]);
-                h.update(&m.seq.to_le_bytes());
-            }
-            Event::Memory(e) => h.update(e.event_id.as_bytes()),
-            Event::Entity(e) => h.update(e.event_id.as_bytes()),
-            Event::Relationship(e) => h.update(e.event_id.as_bytes()),
-            Event::ProviderCall(e) => h.update(e.event_id.as_bytes()),
-            Event::DebateRound(e) => h.update(e.event_id.as_bytes()),
+            Event::Message(m) => KeyDigest::of_message(&m.conversation_id, m.seq),
+            Event::Memory(e) => KeyDigest::of_event(EventKind::Memory, &e.event_id),
+            Event::Entity(e) => KeyDigest::of_event(EventKind::Entity, &e.event_id),
+            Event::Relationship(e) => KeyDigest::of_event(EventKind::Relationship, &e.event_id),
+            Event::ProviderCall(e) => KeyDigest::of_event(EventKind::ProviderCall, &e.event_id),
+            Event::DebateRound(e) => KeyDigest::of_event(EventKind::DebateRound, &e.event_id),
         }
-        KeyDigest(h.digest128())
     }
 
     /// A 64-bit fingerprint of every decoded field (unknown fields excluded).

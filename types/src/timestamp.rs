@@ -116,6 +116,48 @@ pub fn write_millis(ms: Millis, out: &mut String) {
     );
 }
 
+/// A UTC calendar day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl Day {
+    /// The UTC day that contains `ms`.
+    pub fn of(ms: Millis) -> Day {
+        let (year, month, day) = civil_from_days(ms.div_euclid(86_400_000));
+        Day {
+            year,
+            month: month as u32,
+            day: day as u32,
+        }
+    }
+
+    /// Parses `YYYY-MM-DD` (a real calendar day).
+    pub fn parse(text: &str) -> Option<Day> {
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+        ((1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day)).then_some(
+            Day {
+                year: i64::from(year),
+                month,
+                day,
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
 /// The UTC hour that contains `ms`, as milliseconds.
 pub fn hour_floor(ms: Millis) -> Millis {
     ms.div_euclid(MS_PER_HOUR) * MS_PER_HOUR
@@ -178,6 +220,18 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn days_parse_and_contain_their_instants() {
+        use super::Day;
+        let d = Day::of(super::parse_rfc3339("2026-01-30T23:59:59.999Z").unwrap_or_default());
+        assert_eq!(d.to_string(), "2026-01-30");
+        assert_eq!(Day::parse("2026-01-30"), Some(d));
+        assert_eq!(Day::of(-1).to_string(), "1969-12-31");
+        assert_eq!(Day::parse("2026-02-29"), None);
+        assert_eq!(Day::parse("2024-02-29").map(|d| d.day), Some(29));
+        assert_eq!(Day::parse("2026-1-30"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -8,10 +8,12 @@
 //! laptop, CI and docker compose. `$${` writes a literal `${`.
 
 mod kafka;
+mod lake;
 mod sinks;
 
 use crate::event::EventKind;
 pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
+pub use lake::{LakeS3Settings, LakeSinkConfig};
 use serde::Deserialize;
 pub use sinks::{
     ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching, GRAPH_VIEWS, RAW_EVENT_TYPES, TABLE_VIEWS,
@@ -238,6 +240,8 @@ pub enum SinkConfig {
     ClickHouse(Box<ClickHouseSinkConfig>),
     /// The knowledge graph in Neo4j.
     Neo4j(Box<Neo4jSinkConfig>),
+    /// Every distinct valid event as Parquet (the engine's durable state).
+    Lake(Box<LakeSinkConfig>),
 }
 
 impl SinkConfig {
@@ -247,6 +251,7 @@ impl SinkConfig {
             SinkConfig::Files(c) => &c.name,
             SinkConfig::ClickHouse(c) => &c.name,
             SinkConfig::Neo4j(c) => &c.name,
+            SinkConfig::Lake(c) => &c.name,
         }
     }
 
@@ -256,14 +261,17 @@ impl SinkConfig {
             SinkConfig::Files(c) => expand_views(&c.views),
             SinkConfig::ClickHouse(c) => expand_views(&c.views),
             SinkConfig::Neo4j(c) => expand_views(&c.views),
+            SinkConfig::Lake(_) => Vec::new(),
         }
     }
 
     /// The kinds of raw events this sink takes from ingest: a ClickHouse
-    /// sink's `raw_events` (the others take views only).
+    /// sink's `raw_events`, every kind for the lake (the others take views
+    /// only).
     pub fn raw_kinds(&self) -> Vec<EventKind> {
         match self {
             SinkConfig::ClickHouse(c) => c.raw_kinds(),
+            SinkConfig::Lake(_) => EventKind::ALL.to_vec(),
             SinkConfig::Files(_) | SinkConfig::Neo4j(_) => Vec::new(),
         }
     }
@@ -273,6 +281,7 @@ impl SinkConfig {
             SinkConfig::Files(c) => &c.views,
             SinkConfig::ClickHouse(c) => &c.views,
             SinkConfig::Neo4j(c) => &c.views,
+            SinkConfig::Lake(_) => &[],
         }
     }
 }
@@ -583,6 +592,24 @@ impl Topology {
                         ));
                     }
                 }
+                SinkConfig::Lake(c) => {
+                    check_batching(&field, &c.batching())
+                        .map_err(|(f, m, fix)| invalid(&lake_field(&f), m, &fix))?;
+                    check_lake(&field, c).map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
+                    if self
+                        .sinks
+                        .iter()
+                        .filter(|s| matches!(s, SinkConfig::Lake(_)))
+                        .count()
+                        > 1
+                    {
+                        return Err(invalid(
+                            &field,
+                            "a second lake sink".into(),
+                            "keep one lake per topology (it is the engine's durable state)",
+                        ));
+                    }
+                }
                 SinkConfig::Neo4j(c) => {
                     check_sink_views(&field, s, &GRAPH_VIEWS)
                         .and_then(|()| check_batching(&field, &c.batching))
@@ -596,7 +623,6 @@ impl Topology {
                     }
                 }
             }
-            check_raw_has_views(&field, s).map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
         }
         if self.api.enabled && self.api.bind_addr().is_none() {
             return Err(invalid(
@@ -650,19 +676,48 @@ fn check_sink_views(field: &str, sink: &SinkConfig, allowed: &[&str]) -> Result<
 
 /// A sink that takes raw events needs a view: its written epoch (which
 /// Kafka commits wait for) comes from the views' changes.
-fn check_raw_has_views(field: &str, sink: &SinkConfig) -> Result<(), FieldError> {
-    if sink.raw_kinds().is_empty() || !sink.views_field().is_empty() {
-        return Ok(());
+/// A lake's batching fields under their own names.
+fn lake_field(f: &str) -> String {
+    f.replace("batching.batch_rows", "commit_events")
+        .replace("batching.flush_interval", "commit_interval")
+        .replace("batching.max_pending_rows", "max_pending_events")
+        .replace("batching.", "")
+}
+
+fn check_lake(field: &str, c: &LakeSinkConfig) -> Result<(), FieldError> {
+    let scheme = c.location.split_once("://").map(|(s, _)| s);
+    if c.location.trim().is_empty() || scheme.is_some_and(|s| s != "s3" && s != "file") {
+        return Err((
+            format!("{field}.location"),
+            format!(
+                "{:?} is not a directory, file://DIR or s3://BUCKET/PREFIX",
+                c.location
+            ),
+            "use e.g. `location = \"data/lake\"` or `location = \"s3://helixflow/lake\"`".into(),
+        ));
     }
-    let (option, off) = ("raw_events", "[]");
-    Err((
-        format!("{field}.{option}"),
-        format!(
-            "`{option}` on a sink with no views: its written epoch (which Kafka \
-             commits wait for) comes from the views' changes"
-        ),
-        format!("add a view to the sink, or set `{option} = {off}`"),
-    ))
+    if c.location == "s3://" || c.location.starts_with("s3:///") {
+        return Err((
+            format!("{field}.location"),
+            format!("{:?} names no bucket", c.location),
+            "use `s3://BUCKET/PREFIX`".into(),
+        ));
+    }
+    if c.file_rows == 0 {
+        return Err((
+            format!("{field}.file_rows"),
+            "0 rows".into(),
+            "use e.g. `file_rows = 1000000`".into(),
+        ));
+    }
+    if c.compact_files < 2 {
+        return Err((
+            format!("{field}.compact_files"),
+            format!("{} (compaction merges at least 2 files)", c.compact_files),
+            "use e.g. `compact_files = 8`".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_batching(field: &str, batching: &SinkBatching) -> Result<(), FieldError> {
@@ -814,6 +869,56 @@ mod tests {
     }
 
     #[test]
+    fn lake_sinks_name_the_bad_option() {
+        let lake = |extra: &str| {
+            parse(&format!(
+                "{MIN}[[sinks]]\nname = \"lake\"\nkind = \"lake\"\n{extra}"
+            ))
+        };
+        let ok = lake("location = \"data/lake\"\n").expect("a lake");
+        let SinkConfig::Lake(c) = &ok.sinks[0] else {
+            panic!("not a lake: {:?}", ok.sinks[0]);
+        };
+        assert_eq!(c.commit_interval, Duration::from_secs(5));
+        assert_eq!(ok.sinks[0].raw_kinds(), EventKind::ALL.to_vec());
+        assert!(lake("location = \"s3://bucket/prefix\"\n[sinks.s3]\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n").is_ok());
+        for (extra, field) in [
+            ("location = \"gs://b\"\n", "sinks[0].location"),
+            ("location = \"s3://\"\n", "sinks[0].location"),
+            (
+                "location = \"l\"\ncommit_interval = \"0s\"\n",
+                "sinks[0].commit_interval",
+            ),
+            (
+                "location = \"l\"\ncommit_events = 0\n",
+                "sinks[0].commit_events",
+            ),
+            (
+                "location = \"l\"\nmax_pending_events = 10\n",
+                "sinks[0].max_pending_events",
+            ),
+            (
+                "location = \"l\"\ncompact_files = 1\n",
+                "sinks[0].compact_files",
+            ),
+            ("location = \"l\"\nfile_rows = 0\n", "sinks[0].file_rows"),
+        ] {
+            let err = lake(extra).expect_err(extra).to_string();
+            assert!(
+                err.contains(field) && err.contains("fix:"),
+                "{extra}: {err}"
+            );
+        }
+        let err = lake("").expect_err("no location").to_string();
+        assert!(err.contains("location"), "{err}");
+        let two = format!(
+            "{MIN}[[sinks]]\nname = \"a\"\nkind = \"lake\"\nlocation = \"a\"\n[[sinks]]\nname = \"b\"\nkind = \"lake\"\nlocation = \"b\"\n"
+        );
+        let err = parse(&two).expect_err("two lakes").to_string();
+        assert!(err.contains("second lake"), "{err}");
+    }
+
+    #[test]
     fn database_sinks_name_the_bad_option() {
         let clickhouse = |extra: &str| {
             parse(&format!(
@@ -828,11 +933,8 @@ mod tests {
             err.contains("sinks[0].raw_events") && err.contains("`memory`"),
             "{err}"
         );
-        let err = clickhouse("views = []\n").unwrap_err().to_string();
-        assert!(
-            err.contains("raw_events") && err.contains("no views"),
-            "{err}"
-        );
+        // Raw events alone: the sink's progress comes from ingest.
+        assert!(clickhouse("views = []\n").is_ok());
         assert!(clickhouse("views = []\nraw_events = []\n").is_ok());
         let neo4j = |extra: &str| {
             parse(&format!(

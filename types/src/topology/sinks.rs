@@ -50,10 +50,10 @@ fn default_flush_interval() -> Duration {
 fn default_max_pending_rows() -> usize {
     1_000_000
 }
-fn default_retry_initial() -> Duration {
+pub(crate) fn default_retry_initial() -> Duration {
     Duration::from_millis(200)
 }
-fn default_retry_max() -> Duration {
+pub(crate) fn default_retry_max() -> Duration {
     Duration::from_secs(5)
 }
 
