@@ -41,6 +41,44 @@ impl HealthState {
     }
 }
 
+/// The engine's overall state in `/v1/health`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineStatus {
+    Ok,
+    /// Loading the lake's committed events at start; views are partial.
+    Restoring,
+    Degraded,
+    Down,
+}
+
+impl EngineStatus {
+    /// The worst component state, or `restoring` over anything but `down`.
+    pub fn of(worst: HealthState, restoring: bool) -> EngineStatus {
+        match worst {
+            HealthState::Down => EngineStatus::Down,
+            _ if restoring => EngineStatus::Restoring,
+            HealthState::Ok => EngineStatus::Ok,
+            HealthState::Degraded => EngineStatus::Degraded,
+        }
+    }
+}
+
+/// How far the load of the engine's lake has got.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct RestoreProgress {
+    /// The lake's location.
+    pub location: String,
+    /// The commit loaded.
+    pub commit: u64,
+    pub events_read: u64,
+    pub events_total: u64,
+    pub files_read: u64,
+    pub files_total: u64,
+    /// Every committed event is in the views' input.
+    pub done: bool,
+}
+
 /// What a component is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -102,8 +140,11 @@ pub struct ComponentHealth {
 /// The engine's health document (`GET /v1/health`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct EngineHealth {
-    /// The worst component state.
-    pub status: HealthState,
+    /// The worst component state; `restoring` while the engine loads its
+    /// lake (unless a component is down).
+    pub status: EngineStatus,
+    /// The load of the engine's lake at start, if it restores from one.
+    pub restore: Option<RestoreProgress>,
     pub topology: String,
     pub uptime_s: u64,
     pub workers: usize,

@@ -4,11 +4,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use helixflow_engine::generate::generate;
 use helixflow_engine::produce::{produce, summary_line, ProduceInput};
-use helixflow_engine::replay::{replay, ReplaySpec};
+use helixflow_engine::replay::{replay, ReplayInput, ReplaySpec};
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sources::generator::GeneratorSettings;
 use helixflow_sources::kafka::produce::{Compression, ProduceSettings};
+use helixflow_types::timestamp::Day;
+use helixflow_types::topology::LakeSourceConfig;
 use helixflow_types::topology::{KafkaTopics, SourceConfig, Topology};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -44,7 +46,8 @@ enum Command {
         #[arg(long)]
         exit_when_done: bool,
     },
-    /// Compute every view over JSONL event files and write DIR/{view}.jsonl.
+    /// Compute every view over JSONL event files (or a lake's committed
+    /// events, with --lake) and write DIR/{view}.jsonl.
     Replay {
         /// Output directory.
         #[arg(long)]
@@ -69,8 +72,18 @@ enum Command {
         /// Compute and write only these views (comma-separated; default: all).
         #[arg(long, value_delimiter = ',', value_name = "VIEW,...")]
         views: Vec<String>,
+        /// Read a lake instead of files: a directory or s3://BUCKET/PREFIX
+        /// (S3 settings from AWS_ENDPOINT, AWS_ACCESS_KEY_ID, ...).
+        #[arg(long, value_name = "DIR_OR_URL", conflicts_with = "files")]
+        lake: Option<String>,
+        /// With --lake: the first day read (YYYY-MM-DD, UTC).
+        #[arg(long, requires = "lake", value_name = "DAY")]
+        from: Option<String>,
+        /// With --lake: the last day read (YYYY-MM-DD, UTC).
+        #[arg(long, requires = "lake", value_name = "DAY")]
+        to: Option<String>,
         /// JSONL files (`-` for standard input).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "lake")]
         files: Vec<PathBuf>,
     },
     /// Check a topology file and print what it would run.
@@ -192,9 +205,28 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             stats,
             no_context,
             views,
+            lake,
+            from,
+            to,
             files,
         } => {
             anyhow::ensure!(workers > 0, "-w must be at least 1");
+            for (flag, day) in [("--from", &from), ("--to", &to)] {
+                if let Some(d) = day.as_deref().filter(|d| Day::parse(d).is_none()) {
+                    anyhow::bail!("{flag}: {d:?} is not a day (use YYYY-MM-DD)");
+                }
+            }
+            let input = match lake {
+                Some(location) => ReplayInput::Lake(LakeSourceConfig {
+                    name: "replay".into(),
+                    location,
+                    from,
+                    to,
+                    s3: Default::default(),
+                    restore: false,
+                }),
+                None => ReplayInput::Files(files),
+            };
             let all: Vec<&str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
             if let Some(bad) = views.iter().find(|v| !all.contains(&v.as_str())) {
                 anyhow::bail!("--views: no view {bad:?}; views: {}", all.join(", "));
@@ -205,7 +237,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 ViewSet::from_names(views.iter().map(String::as_str), true)
             };
             let summary = replay(ReplaySpec {
-                files,
+                input,
                 out: out.clone(),
                 workers,
                 epoch_lines: epoch_lines.max(1),

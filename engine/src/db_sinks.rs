@@ -10,7 +10,7 @@ use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewExports;
 use helixflow_operators::Time;
 use helixflow_sinks::clickhouse::ClickHouseWriter;
-use helixflow_sinks::lake::{LakeWriter, PositionsAt};
+use helixflow_sinks::lake::{is_lake_position, LakeWriter, PositionsAt};
 use helixflow_sinks::neo4j::Neo4jWriter;
 use helixflow_sinks::pending::IdNames;
 use helixflow_sinks::queue::{change_queue, ChangeSender, SinkMessage};
@@ -98,6 +98,7 @@ impl DbSinks {
             let target = Target {
                 tx,
                 raw_kinds: config.raw_kinds(),
+                lake: matches!(config, SinkConfig::Lake(_)),
             };
             let takes_raw = !target.raw_kinds.is_empty();
             for v in &views {
@@ -125,11 +126,16 @@ impl DbSinks {
             threads.push(thread);
         }
         let mut exports = ViewExports::default();
+        // Events restored from the lake go to every raw sink but the lake.
+        let not_lakes: Vec<Target> = raw_targets.iter().filter(|t| !t.lake).cloned().collect();
         if !raw_targets.is_empty() {
             let shared = Arc::clone(shared);
             exports.raw = Some(Arc::new(move |r: RawFeed| {
                 let message = match r {
                     RawFeed::Events(events) => SinkMessage::Raw(events),
+                    RawFeed::Restored(events) => {
+                        return fan_out(&not_lakes, &shared, SinkMessage::Raw(events))
+                    }
                     RawFeed::Progress { worker, upper } => {
                         SinkMessage::RawProgress { worker, upper }
                     }
@@ -173,7 +179,11 @@ fn lake_positions(shared: &Arc<Shared>) -> PositionsAt {
         }
         let at = if upper == Time::MAX { upper } else { upper - 1 };
         match shared.feed.positions_at(at) {
-            serde_json::Value::Object(map) => map,
+            // A lake source's events are in some lake already: not input positions.
+            serde_json::Value::Object(mut map) => {
+                map.retain(|_, p| !is_lake_position(p));
+                map
+            }
             _ => serde_json::Map::new(),
         }
     })
@@ -193,6 +203,7 @@ pub fn written_epoch(sinks: &[Arc<SinkStatus>]) -> Time {
 struct Target {
     tx: ChangeSender,
     raw_kinds: Vec<EventKind>,
+    lake: bool,
 }
 
 /// Sends a message to every sink in `targets` (raw events: only the kinds

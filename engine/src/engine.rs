@@ -2,6 +2,7 @@
 //! the timely workers, and (if asked) the API server.
 
 use crate::db_sinks::{written_epoch, DbSinks};
+use crate::lake_source::{self, LakeProgress};
 use crate::rejects::RejectLog;
 use crate::shared::Shared;
 use crate::worker::run_worker;
@@ -45,6 +46,8 @@ pub struct Engine {
     pub kafka: Vec<Arc<KafkaStatus>>,
     /// State of each database sink (written epochs, backlog, errors).
     pub sinks: Vec<Arc<SinkStatus>>,
+    /// How far each lake source (a restore, `replay --lake`) has read.
+    pub lakes: Vec<Arc<LakeProgress>>,
     db_sinks: Option<DbSinks>,
     sources: Vec<JoinHandle<Result<(), String>>>,
     workers: Option<timely::communication::initialize::WorkerGuards<()>>,
@@ -98,6 +101,7 @@ impl Engine {
         let file_progress = Arc::new(FileProgress::default());
         let mut sources = Vec::new();
         let mut kafka = Vec::new();
+        let mut lakes = Vec::new();
         for (config, mut handles) in spec.sources.into_iter().zip(handles) {
             let shared = Arc::clone(&shared);
             let epochs = spec.epochs.clone();
@@ -136,6 +140,17 @@ impl Engine {
                         generator
                             .run(&handle, epochs, &shared.shutdown)
                             .map_err(|e| e.to_string())
+                    }));
+                }
+                SourceConfig::Lake(l) => {
+                    let Some(handle) = handles.pop() else {
+                        continue;
+                    };
+                    let progress = Arc::new(LakeProgress::new(&l));
+                    lakes.push(Arc::clone(&progress));
+                    sources.push(std::thread::spawn(move || {
+                        lake_source::run(&l, &handle, epochs, &progress, &shared.shutdown)
+                            .map_err(|e| format!("lake source `{}`: {e}", l.name))
                     }));
                 }
                 SourceConfig::Kafka(k) => {
@@ -189,6 +204,7 @@ impl Engine {
             file_progress,
             kafka,
             sinks: db_sinks.status.clone(),
+            lakes,
             db_sinks: Some(db_sinks),
             sources,
             workers: Some(workers),

@@ -3,13 +3,19 @@
 //! sink, the API), with each component's state, detail line and figures.
 //!
 //! States: a Kafka source waiting for its brokers or still setting up is
-//! `degraded`; a sink that cannot write (it retries, holds its changes and
+//! `degraded`; a lake source that failed (a damaged lake) is `down`; while
+//! the engine loads its own lake at start, `/v1/health` says `restoring`
+//! with the load's progress; a sink that cannot write (it retries, holds its changes and
 //! holds ingestion back) is `degraded`; a sink whose runner has returned is
 //! `down`. The views stay readable in every one of these.
 
 use crate::kafka_health::{self, partition_lags};
+use crate::lake_source::LakeProgress;
 use crate::shared::Shared;
-use helixflow_api::health::{ComponentHealth, ComponentKind, EngineHealth, Figures, HealthState};
+use helixflow_api::health::{
+    ComponentHealth, ComponentKind, EngineHealth, EngineStatus, Figures, HealthState,
+    RestoreProgress,
+};
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::runner::SinkStatus;
@@ -30,6 +36,8 @@ pub struct HealthInputs<'a> {
     pub views: ViewSet,
     pub topology: &'a str,
     pub started: Instant,
+    /// The lake sources (a restore of the engine's own lake among them).
+    pub lakes: &'a [Arc<LakeProgress>],
 }
 
 impl HealthInputs<'_> {
@@ -70,9 +78,32 @@ impl HealthInputs<'_> {
         let Some(k) = kafka else {
             let kind = match config {
                 Some(SourceConfig::Generator(_)) => "generator",
+                Some(SourceConfig::Lake(_)) => "lake",
                 _ => "file",
             };
-            let detail = if parts.iter().all(|p| p.finished()) {
+            let lake = self.lakes.iter().find(|l| l.name == name);
+            let failed = lake.and_then(|l| l.error());
+            let detail = if let Some(e) = &failed {
+                format!("stopped: {e}")
+            } else if let Some(l) = lake {
+                let p = restore_progress(l);
+                let verb = if p.done {
+                    "read"
+                } else if l.restore {
+                    "restoring"
+                } else {
+                    "reading"
+                };
+                format!(
+                    "{verb}: {} of {} events, {} of {} files, of commit {} of the lake at {}",
+                    p.events_read,
+                    p.events_total,
+                    p.files_read,
+                    p.files_total,
+                    p.commit,
+                    p.location
+                )
+            } else if parts.iter().all(|p| p.finished()) {
                 format!("finished: {lines} lines read")
             } else {
                 format!("reading: {lines} lines so far")
@@ -81,9 +112,16 @@ impl HealthInputs<'_> {
                 component: ComponentKind::Source,
                 name: name.to_owned(),
                 kind: kind.into(),
-                state: HealthState::Ok,
+                state: if failed.is_some() {
+                    HealthState::Down
+                } else {
+                    HealthState::Ok
+                },
                 detail,
-                figures,
+                figures: Figures {
+                    last_error: failed,
+                    ..figures
+                },
             };
         };
         let partitions = partition_lags(k, positions);
@@ -129,6 +167,12 @@ impl HealthInputs<'_> {
                 })
             })
             .collect();
+        let restore = self
+            .lakes
+            .iter()
+            .find(|l| l.restore)
+            .map(|l| restore_progress(l));
+        let status = EngineStatus::of(status, restore.as_ref().is_some_and(|r| !r.done));
         let positions = s.feed.positions_at(as_of);
         let kafka = self
             .kafka
@@ -137,6 +181,7 @@ impl HealthInputs<'_> {
             .collect();
         EngineHealth {
             status,
+            restore,
             topology: self.topology.to_owned(),
             uptime_s: self.started.elapsed().as_secs(),
             workers: s.workers(),
@@ -164,6 +209,19 @@ impl HealthInputs<'_> {
                 .map(|v| v.as_str().to_owned())
                 .collect(),
         }
+    }
+}
+
+/// A lake source's progress as health shows it.
+fn restore_progress(l: &LakeProgress) -> RestoreProgress {
+    RestoreProgress {
+        location: l.location.clone(),
+        commit: l.commit.load(Ordering::Relaxed),
+        events_read: l.events_read.load(Ordering::Relaxed),
+        events_total: l.events_total.load(Ordering::Relaxed),
+        files_read: l.files_read.load(Ordering::Relaxed),
+        files_total: l.files_total.load(Ordering::Relaxed),
+        done: l.done.load(Ordering::Acquire),
     }
 }
 

@@ -53,7 +53,7 @@ pub fn ingest<'s>(
                 let started = Instant::now();
                 let mut valid = 0u64;
                 while started.elapsed() < SLICE {
-                    let Ok(chunk) = shared.feed.try_take() else {
+                    let Ok(mut chunk) = shared.feed.try_take() else {
                         break;
                     };
                     let at = current.delayed(&chunk.epoch.max(*current.time()));
@@ -80,12 +80,29 @@ pub fn ingest<'s>(
                         }
                         session.give(candidate);
                     };
-                    match &chunk.records {
-                        None => ingest_lines(&chunk, &shared, source_name, &mut accept),
-                        Some(records) => ingest_records(&chunk.data, records, &shared, &mut accept),
+                    let mut restored = false;
+                    match (&chunk.records, chunk.decoded.take()) {
+                        (_, Some(decoded)) => {
+                            restored = decoded.restored;
+                            ingest_decoded(
+                                decoded.events,
+                                &chunk.origin,
+                                &shared,
+                                source_name,
+                                &mut accept,
+                            );
+                        }
+                        (None, None) => ingest_lines(&chunk, &shared, source_name, &mut accept),
+                        (Some(records), None) => {
+                            ingest_records(&chunk.data, records, &shared, &mut accept)
+                        }
                     }
                     if let Some(publish) = raw.as_ref().filter(|_| !raw_events.is_empty()) {
-                        publish(RawFeed::Events(raw_events));
+                        publish(if restored {
+                            RawFeed::Restored(raw_events)
+                        } else {
+                            RawFeed::Events(raw_events)
+                        });
                     }
                     shared.memory_arrived(*at.time(), &memory_ts);
                 }
@@ -142,6 +159,29 @@ fn ingest_lines(
                     chunk.origin.to_string()
                 };
                 shared.rejects.record(source_name, &at, &rejection, line);
+            }
+        }
+    }
+}
+
+/// Takes events decoded already (from a lake): only the interner can
+/// refuse one (when it is full).
+fn ingest_decoded(
+    events: Vec<(u64, Event)>,
+    origin: &str,
+    shared: &Shared,
+    source_name: &str,
+    accept: &mut impl FnMut(Candidate<Fact>, Event),
+) {
+    for (_, event) in events {
+        match Candidate::from_event(&event, &shared.ids) {
+            Ok(candidate) => accept(candidate, event),
+            Err(full) => {
+                let rejection = Rejection {
+                    reason: RejectReason::OutOfRange,
+                    detail: full.to_string(),
+                };
+                shared.rejects.record(source_name, origin, &rejection, b"");
             }
         }
     }

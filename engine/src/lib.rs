@@ -4,7 +4,8 @@
 //! | module | owns |
 //! |---|---|
 //! | [`engine`] | starting/stopping sources, workers and their shared state |
-//! | [`db_sinks`] | database sinks (ClickHouse, Neo4j): runner threads and the views' fan-out to them |
+//! | [`db_sinks`] | database sinks (ClickHouse, Neo4j, the lake): runner threads and the fan-out to them |
+//! | [`lake_source`] | a lake's committed events read back into the feed (restore, `replay --lake`) |
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
 //! | [`worker`] | one timely worker: dataflow, compaction, answering reads |
 //! | [`waiting`] | reads a worker answers while an operator of its waits on a full sink queue |
@@ -16,6 +17,7 @@
 //! | [`kafka_health`] | Kafka offsets, visible positions and lag for health, metrics, status |
 //! | [`logging`] | the binaries' log output |
 //! | [`rejects`] | counters and last payloads of rejected inputs |
+//! | [`restore`] | a restart from the lake: its events loaded, Kafka resumed at its offsets |
 //! | [`replay`] | batch replay of JSONL files to view files |
 //! | [`run`] | the streaming engine from a topology, status line, sinks, API |
 //! | [`produce`] | sending a JSONL file or generated traffic to the Kafka topics |
@@ -27,11 +29,13 @@ pub mod generate;
 pub mod health;
 pub mod ingest;
 pub mod kafka_health;
+pub mod lake_source;
 pub mod logging;
 pub mod metrics;
 pub mod produce;
 pub mod rejects;
 pub mod replay;
+pub mod restore;
 pub mod run;
 pub mod shared;
 pub mod slow_operators;

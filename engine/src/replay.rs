@@ -1,6 +1,7 @@
-//! `helixflow replay`: computes every view over JSONL files with the same
-//! dataflow as the streaming engine, writes `DIR/{view}.jsonl` and
-//! `DIR/rejected.json`, and reports rejected lines on stderr.
+//! `helixflow replay`: computes every view over JSONL files (or a lake's
+//! committed events) with the same dataflow as the streaming engine,
+//! writes `DIR/{view}.jsonl` and `DIR/rejected.json`, and reports rejected
+//! lines on stderr.
 
 use crate::engine::{Engine, EngineSpec};
 use crate::rejects::RejectLog;
@@ -9,17 +10,25 @@ use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::{write_file_atomic, write_view_file};
 use helixflow_sources::feed::EpochPolicy;
-use helixflow_types::topology::{FileSourceConfig, SourceConfig};
+use helixflow_types::topology::{FileSourceConfig, LakeSourceConfig, SourceConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What a replay reads.
+pub enum ReplayInput {
+    /// JSONL files (`-` = standard input).
+    Files(Vec<PathBuf>),
+    /// A lake's committed events.
+    Lake(LakeSourceConfig),
+}
+
 /// Settings of one replay.
 pub struct ReplaySpec {
-    /// Input files (`-` = standard input).
-    pub files: Vec<PathBuf>,
+    /// The input.
+    pub input: ReplayInput,
     /// Output directory.
     pub out: PathBuf,
     /// Worker threads.
@@ -81,21 +90,34 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// Runs a replay to completion.
 pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
-    let total_bytes: u64 = spec
-        .files
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
-    for f in &spec.files {
-        if f.as_os_str() != "-" && !f.is_file() {
-            bail!("{}: no such file", f.display());
+    let (source, template, total) = match spec.input {
+        ReplayInput::Files(files) => {
+            for f in &files {
+                if f.as_os_str() != "-" && !f.is_file() {
+                    bail!("{}: no such file", f.display());
+                }
+            }
+            let total_bytes: u64 = files
+                .iter()
+                .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+                .sum();
+            let source = SourceConfig::File(FileSourceConfig {
+                name: "replay".into(),
+                paths: files,
+                follow: false,
+            });
+            let template = "{spinner} replay [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}";
+            (source, template, total_bytes)
         }
-    }
+        ReplayInput::Lake(lake) => {
+            let template = "{spinner} replay --lake [{elapsed_precise}] {bar:40} {pos}/{len} events {per_sec} {msg}";
+            (SourceConfig::Lake(Box::new(lake)), template, 0)
+        }
+    };
     let bar = if spec.progress {
-        let bar = ProgressBar::new(total_bytes);
+        let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} replay [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     } else {
@@ -106,11 +128,7 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     let mut engine = Engine::start(EngineSpec {
         workers: spec.workers,
         views: spec.views,
-        sources: vec![SourceConfig::File(FileSourceConfig {
-            name: "replay".into(),
-            paths: spec.files.clone(),
-            follow: false,
-        })],
+        sources: vec![source],
         epochs: EpochPolicy::Lines(spec.epoch_lines),
         rejects,
         feed_capacity: 4 * spec.workers.max(1),
@@ -119,7 +137,13 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     let shared = Arc::clone(&engine.shared);
     loop {
         let (_, closed) = shared.complete();
-        bar.set_position(engine.file_progress.bytes.load(Ordering::Relaxed));
+        match engine.lakes.first() {
+            Some(lake) => {
+                bar.set_length(lake.events_total.load(Ordering::Relaxed));
+                bar.set_position(lake.events_read.load(Ordering::Relaxed));
+            }
+            None => bar.set_position(engine.file_progress.bytes.load(Ordering::Relaxed)),
+        }
         bar.set_message(format!("{} events", shared.valid.load(Ordering::Relaxed)));
         if closed {
             break;

@@ -4,6 +4,7 @@
 use crate::engine::{Engine, EngineSpec};
 use crate::health::HealthInputs;
 use crate::kafka_health::{self, partition_lags};
+use crate::lake_source::LakeProgress;
 use crate::shared::{ReadHold, Shared, SnapshotError};
 use crate::sync::{sync, KafkaSync};
 use anyhow::Context;
@@ -48,6 +49,8 @@ pub struct EngineReader {
     sinks: Vec<Arc<SinkStatus>>,
     /// Per Kafka source (by index in `kafka`), its memory topic.
     memory_topics: Vec<String>,
+    /// The lake sources (the restore of the engine's lake among them).
+    lakes: Vec<Arc<LakeProgress>>,
 }
 
 impl EngineReader {
@@ -69,7 +72,14 @@ impl EngineReader {
             kafka_sync: Vec::new(),
             sinks: Vec::new(),
             memory_topics: Vec::new(),
+            lakes: Vec::new(),
         }
+    }
+
+    /// Gives the reader the lake sources' progress (health shows it).
+    pub fn with_lakes(mut self, lakes: Vec<Arc<LakeProgress>>) -> Self {
+        self.lakes = lakes;
+        self
     }
 
     /// Reads wait for the workers at most `timeout` (the API gives up on a
@@ -131,6 +141,7 @@ impl EngineReader {
             views: self.views,
             topology: &self.topology,
             started: self.started,
+            lakes: &self.lakes,
         }
     }
 }
@@ -221,7 +232,16 @@ impl ViewReader for EngineReader {
 }
 
 /// Runs a topology until Ctrl-C (or until done, with `exit_when_done`).
-pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
+pub fn run(mut topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
+    if let Some(r) = crate::restore::plan(&mut topology)? {
+        eprintln!(
+            "helixflow: restoring {} events from the lake at {} (commit {}); {} Kafka partitions resume where it left off",
+            r.events,
+            r.location,
+            r.commit,
+            r.resumed.len()
+        );
+    }
     let spec = EngineSpec::streaming(&topology);
     let views = spec.views;
     let mut engine = Engine::start(spec)?;
@@ -234,6 +254,7 @@ pub fn run(topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
             &topology.name,
         )
         .with_sync(&topology.sources, engine.sinks.clone())?
+        .with_lakes(engine.lakes.clone())
         .with_read_timeout(topology.api.request_timeout),
     );
     let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {

@@ -153,6 +153,21 @@ fn ends(
                     });
                 }
             }
+            // A lake source's end is every event of the commit it reads.
+            SourceConfig::Lake(l) => {
+                let total = shared
+                    .feed
+                    .sources()
+                    .iter()
+                    .find(|s| s.name == l.name)
+                    .and_then(|s| s.position_at(u64::MAX))
+                    .and_then(|p| p.get("total").and_then(Value::as_u64))
+                    .unwrap_or(0);
+                ends.push(End::Events {
+                    source: l.name.clone(),
+                    events: total,
+                });
+            }
             SourceConfig::Generator(g) => {
                 let events = shared
                     .feed

@@ -8,7 +8,7 @@ mod common;
 use common::http::{get, post};
 
 use helixflow_api::server::ApiServer;
-use helixflow_engine::replay::{replay, ReplaySpec};
+use helixflow_engine::replay::{replay, ReplayInput, ReplaySpec};
 use helixflow_engine::run::EngineReader;
 use helixflow_operators::views::ViewSet;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ fn api_serves_consistent_views_pages_and_errors() {
     let input = dir.path().join("events.jsonl");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     replay(ReplaySpec {
-        files: vec![input.clone()],
+        input: ReplayInput::Files(vec![input.clone()]),
         out: dir.path().join("replay"),
         workers: 1,
         epoch_lines: 1_000_000,

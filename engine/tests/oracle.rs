@@ -11,7 +11,7 @@
 mod common;
 
 use common::{assert_view_matches, distinct_events, oracle, test_lines};
-use helixflow_engine::replay::{replay, ReplaySpec};
+use helixflow_engine::replay::{replay, ReplayInput, ReplaySpec};
 use proptest::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -40,7 +40,7 @@ fn run_replay(
     epoch_lines: u64,
 ) -> BTreeMap<String, String> {
     replay(ReplaySpec {
-        files,
+        input: ReplayInput::Files(files),
         out: out.to_path_buf(),
         workers,
         epoch_lines,

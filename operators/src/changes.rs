@@ -65,6 +65,9 @@ pub type RawEvent = (u64, helixflow_types::event::Event);
 pub enum RawFeed {
     /// The raw events of one input chunk.
     Events(Vec<RawEvent>),
+    /// Events read back from the engine's own lake (a restart): the lake
+    /// has them, other sinks may not.
+    Restored(Vec<RawEvent>),
     /// Worker `worker` has handed over every raw event of the epochs before
     /// `upper` (`Time::MAX`: all it ever will).
     Progress { worker: usize, upper: Time },

@@ -7,6 +7,10 @@
 #   scripts/services/kafka.sh status   print 127.0.0.1:PORT and exit 0 if it runs, else exit 1
 #   scripts/services/kafka.sh reset    delete and recreate the contract's topics
 #   scripts/services/kafka.sh log      print the broker log's path
+#   scripts/services/kafka.sh delete-records FILE
+#                                      Kafka's own DeleteRecordsCommand: delete every
+#                                      record before the offsets FILE gives
+#                                      ({"partitions":[{"topic":..,"partition":..,"offset":..}]})
 #
 # Apache Kafka 3.9 (the last line on Java 17) from Maven Central, KRaft mode,
 # one combined broker+controller node listening on 127.0.0.1 only. Jars are
@@ -164,7 +168,11 @@ case "${1:-}" in
     if running; then echo "$address"; else echo "kafka: stopped" >&2; exit 1; fi ;;
   reset) reset_topics ;;
   log) echo "$log" ;;
+  delete-records)
+    [[ -n "${2:-}" ]] || { echo "kafka: delete-records needs an offsets JSON file" >&2; exit 2; }
+    running || { echo "kafka: stopped" >&2; exit 1; }
+    java_run org.apache.kafka.tools.DeleteRecordsCommand --bootstrap-server "$address" --offset-json-file "$2" ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac

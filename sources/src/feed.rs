@@ -40,6 +40,17 @@ pub struct Chunk {
     pub data: Vec<u8>,
     /// Record framing (Kafka): where each record ends and where it came from.
     pub records: Option<Records>,
+    /// Events already decoded (read back from a lake); `data` is empty then.
+    pub decoded: Option<Decoded>,
+}
+
+/// Events a source hands over decoded, each with its payload fingerprint.
+#[derive(Clone)]
+pub struct Decoded {
+    pub events: Vec<(u64, helixflow_types::event::Event)>,
+    /// The events come from the lake this engine writes (a restart loading
+    /// its state): sinks that keep raw events have them already.
+    pub restored: bool,
 }
 
 /// The framing of a chunk of Kafka messages.

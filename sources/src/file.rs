@@ -141,6 +141,7 @@ fn send_lines(
         first_line,
         origin: Arc::clone(origin),
         records: None,
+        decoded: None,
         data,
     };
     handle.send(chunk, lines)?;

@@ -490,6 +490,7 @@ impl Generator {
                     first_line: first,
                     origin: Arc::clone(&origin),
                     records: None,
+                    decoded: None,
                     data: text.into_bytes(),
                 },
                 n,

@@ -13,7 +13,7 @@ mod sinks;
 
 use crate::event::EventKind;
 pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
-pub use lake::{LakeS3Settings, LakeSinkConfig};
+pub use lake::{LakeS3Settings, LakeSinkConfig, LakeSourceConfig};
 use serde::Deserialize;
 pub use sinks::{
     ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching, GRAPH_VIEWS, RAW_EVENT_TYPES, TABLE_VIEWS,
@@ -115,6 +115,8 @@ pub enum SourceConfig {
     Generator(GeneratorConfig),
     /// The contract's Kafka topics.
     Kafka(Box<KafkaSourceConfig>),
+    /// The committed events of a lake, read once.
+    Lake(Box<LakeSourceConfig>),
 }
 
 impl SourceConfig {
@@ -124,6 +126,7 @@ impl SourceConfig {
             SourceConfig::File(c) => &c.name,
             SourceConfig::Generator(c) => &c.name,
             SourceConfig::Kafka(c) => &c.name,
+            SourceConfig::Lake(c) => &c.name,
         }
     }
 }
@@ -521,6 +524,20 @@ impl Topology {
                                 &format!("{field}.{name}"),
                                 format!("{r} is outside 0..=0.5"),
                                 "use a fraction such as 0.01",
+                            ));
+                        }
+                    }
+                }
+                SourceConfig::Lake(l) => {
+                    for (name, day) in [("from", &l.from), ("to", &l.to)] {
+                        if let Some(d) = day
+                            .as_deref()
+                            .filter(|d| crate::timestamp::Day::parse(d).is_none())
+                        {
+                            return Err(invalid(
+                                &format!("{field}.{name}"),
+                                format!("{d:?} is not a day"),
+                                "use YYYY-MM-DD, e.g. \"2026-01-30\"",
                             ));
                         }
                     }

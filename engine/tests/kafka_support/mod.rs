@@ -7,7 +7,7 @@
 
 use helixflow_engine::engine::{Engine, EngineSpec};
 use helixflow_engine::kafka_health::lags_now;
-use helixflow_engine::replay::{replay, ReplaySpec};
+use helixflow_engine::replay::{replay, ReplayInput, ReplaySpec};
 use helixflow_operators::rows::ViewName;
 use helixflow_sinks::files::write_view_file;
 use helixflow_sources::kafka::produce::{Compression, EventProducer, ProduceSettings};
@@ -213,7 +213,7 @@ pub fn replay_views(lines: &[String], dir: &Path) -> (BTreeMap<String, String>, 
     std::fs::write(&input, lines.join("\n") + "\n").expect("write input");
     let out = dir.join("replay");
     replay(ReplaySpec {
-        files: vec![input],
+        input: ReplayInput::Files(vec![input]),
         out: out.clone(),
         workers: 2,
         epoch_lines: 5_000,

@@ -11,17 +11,20 @@
 //! | [`schema`] | one Arrow schema per event type; events to batches and back |
 //! | [`files`] | a data file's bytes: Parquet written and read, checksummed |
 //! | [`manifest`] | the commit record, and opening the latest one with every check |
+//! | [`read`] | the committed events back, checked file by file |
 //! | [`store`] | a local directory or S3 through `object_store`, durable puts |
 //! | [`writer`] | the sink: dedup against the lake, files, then the manifest |
 
 pub mod files;
 pub mod layout;
 pub mod manifest;
+pub mod read;
 pub mod schema;
 pub mod store;
 pub mod writer;
 
 pub use manifest::{FileEntry, Manifest, Snapshot};
+pub use read::{is_lake_position, LakeReader, LAKE_POSITION_KEY};
 pub use store::{LakeStore, Location};
 pub use writer::{LakeWriter, PositionsAt};
 

@@ -86,7 +86,12 @@ impl ConsumerThread {
         );
         let mut tpl = TopicPartitionList::new();
         for p in &self.partitions {
-            tpl.add_partition_offset(self.topic(*p), p.partition, Offset::Beginning)
+            let start = self
+                .config
+                .resume
+                .get(&position_key(self.topic(*p), p.partition))
+                .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+            tpl.add_partition_offset(self.topic(*p), p.partition, start)
                 .map_err(client_error("assigning partitions"))?;
         }
         consumer
@@ -103,7 +108,15 @@ impl ConsumerThread {
             slots,
         )
         .map_err(KafkaSourceError::Thread)?;
-        let mut next = vec![0i64; self.partitions.len()];
+        // Resumed partitions are positioned at their resume offset already.
+        let mut next: Vec<i64> = self
+            .partitions
+            .iter()
+            .map(|p| {
+                let key = position_key(self.topic(*p), p.partition);
+                self.config.resume.get(&key).copied().unwrap_or(0)
+            })
+            .collect();
         let mut pending: Option<Pending> = None;
         let mut commits = Commits::new(self.partitions.len(), self.config.commit_interval);
         let mut requests_served = self.status.commit_requests();
@@ -187,6 +200,7 @@ impl ConsumerThread {
                 metas: p.metas,
                 topics: Arc::clone(&self.topics),
             }),
+            decoded: None,
         };
         self.handle.send(chunk, count)
     }

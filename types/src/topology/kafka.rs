@@ -70,6 +70,11 @@ pub struct KafkaSourceConfig {
     /// ones in [`OWNED_KAFKA_OPTIONS`]).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Set by the engine when it restores from its lake: per
+    /// `topic/partition`, the offset to resume at (the lake holds every
+    /// event before it). Partitions not listed start at the earliest offset.
+    #[serde(skip)]
+    pub resume: BTreeMap<String, i64>,
 }
 
 fn default_fetch_wait_max_ms() -> u32 {

@@ -106,3 +106,26 @@ fn default_max_pending_events() -> usize {
 fn yes() -> bool {
     true
 }
+
+/// Events read back from a lake: once, every committed event (optionally
+/// of a range of days), then the source finishes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSourceConfig {
+    /// Unique source name.
+    pub name: String,
+    /// A directory or `s3://bucket/prefix`, as for the lake sink.
+    pub location: String,
+    /// First day read (`YYYY-MM-DD`, UTC; absent: the first there is).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last day read (`YYYY-MM-DD`, UTC; absent: the last there is).
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub s3: LakeS3Settings,
+    /// Set by the engine for the restore of its own lake: the events are
+    /// not written to that lake again.
+    #[serde(skip)]
+    pub restore: bool,
+}
