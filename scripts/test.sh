@@ -154,6 +154,34 @@ sed "s|$work/events.jsonl|$work/events-conflicts.jsonl|" "$work/sinks.toml" > "$
 RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks-conflicts.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
 "$check_python" scripts/check/sinks_check.py "$work/w1c" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events-conflicts.jsonl"
 
+echo "== the lake: read by DuckDB with the live-row rule (scripts/check/lake_duckdb.py); replay --lake = replay"
+cat > "$work/lake.toml" <<TOML
+version = 1
+name = "lake-check"
+[engine]
+workers = 2
+epoch = "10ms"
+status_interval = "0s"
+[[sources]]
+name = "events"
+kind = "file"
+paths = ["$work/events-conflicts.jsonl"]
+[[sinks]]
+name = "lake"
+kind = "lake"
+location = "$work/lake"
+commit_interval = "200ms"
+[api]
+enabled = false
+TOML
+RUST_LOG=warn "$helixflow" run --exit-when-done "$work/lake.toml" 2> "$work/lake.log" || { cat "$work/lake.log" >&2; exit 1; }
+"$check_python" scripts/check/lake_duckdb.py "$work/lake" "$work/events-conflicts.jsonl"
+"$helixflow" replay --quiet --lake "$work/lake" --out "$work/wlake" 2> /dev/null
+for f in "$work"/w1c/*.jsonl; do
+  cmp "$f" "$work/wlake/$(basename "$f")"
+done
+echo "replay --lake: 13 view files identical to replay over the JSONL"
+
 echo "== independent Kafka round trip (scripts/check/kafka_roundtrip.py, confluent-kafka) into the sinks"
 scripts/services/kafka.sh reset
 reset_sinks
