@@ -11,9 +11,9 @@
 #     runs over every route of the engine's OpenAPI document.
 #
 # Integration tests run against real services that this script installs
-# (cached) and starts: an Apache Kafka broker, ClickHouse and Neo4j
-# (scripts/services/*.sh), and a Prometheus server that scrapes the Kafka
-# round trip's engine. Services it started are stopped when it exits; ones
+# (cached) and starts: an Apache Kafka broker, ClickHouse, Neo4j and an
+# S3-compatible server, s3proxy (scripts/services/*.sh), and a Prometheus
+# server that scrapes the Kafka round trip's engine. Services it started are stopped when it exits; ones
 # already running are left as they were.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ cleanup() {
   [[ -n "${work:-}" ]] && rm -rf "$work"
 }
 trap cleanup EXIT
-for service in kafka clickhouse neo4j; do
+for service in kafka clickhouse neo4j s3proxy; do
   if ! scripts/services/"$service".sh status >/dev/null 2>&1; then
     # A broker this script starts begins on empty storage (KAFKA_FRESH).
     KAFKA_FRESH=1 scripts/services/"$service".sh start
@@ -41,6 +41,8 @@ export HELIXFLOW_KAFKA_BROKERS
 CLICKHOUSE_URL="$(scripts/services/clickhouse.sh status)"
 NEO4J_URI="$(scripts/services/neo4j.sh status)"
 export CLICKHOUSE_URL NEO4J_URI
+# The S3-compatible server's endpoint and test keys (AWS_*), for the lake's S3 tests.
+eval "$(scripts/services/s3proxy.sh env)"
 clickhouse_tcp_port="${CLICKHOUSE_TCP_PORT:-9000}"
 echo "== services: kafka at $HELIXFLOW_KAFKA_BROKERS, clickhouse at $CLICKHOUSE_URL, neo4j at $NEO4J_URI"
 
@@ -181,6 +183,16 @@ for f in "$work"/w1c/*.jsonl; do
   cmp "$f" "$work/wlake/$(basename "$f")"
 done
 echo "replay --lake: 13 view files identical to replay over the JSONL"
+echo "== the same lake on the S3-compatible server (s3proxy): DuckDB reads it over S3 (httpfs); replay --lake s3://"
+s3_lake="s3://helixflow/check-$$-$RANDOM"
+sed "s|location = \"$work/lake\"|location = \"$s3_lake\"|" "$work/lake.toml" > "$work/lake-s3.toml"
+RUST_LOG=warn "$helixflow" run --exit-when-done "$work/lake-s3.toml" 2> "$work/lake.log" || { cat "$work/lake.log" >&2; exit 1; }
+"$check_python" scripts/check/lake_duckdb.py "$s3_lake" "$work/events-conflicts.jsonl"
+"$helixflow" replay --quiet --lake "$s3_lake" --out "$work/wlake-s3" 2> /dev/null
+for f in "$work"/w1c/*.jsonl; do
+  cmp "$f" "$work/wlake-s3/$(basename "$f")"
+done
+echo "replay --lake $s3_lake: 13 view files identical to replay over the JSONL"
 
 echo "== independent Kafka round trip (scripts/check/kafka_roundtrip.py, confluent-kafka) into the sinks"
 scripts/services/kafka.sh reset

@@ -216,6 +216,11 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                     anyhow::bail!("{flag}: {d:?} is not a day (use YYYY-MM-DD)");
                 }
             }
+            let unit = if lake.is_some() {
+                "lake events"
+            } else {
+                "lines"
+            };
             let input = match lake {
                 Some(location) => ReplayInput::Lake(LakeSourceConfig {
                     name: "replay".into(),
@@ -249,7 +254,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 },
             })?;
             eprintln!(
-                "replayed {} lines in {:.2}s ({:.0} lines/s; views complete after {:.2}s, files written in {:.2}s): {} valid, {} rejected, {} duplicates; views in {}",
+                "replayed {} {unit} in {:.2}s ({:.0} {unit}/s; views complete after {:.2}s, files written in {:.2}s): {} valid, {} rejected, {} duplicates; views in {}",
                 summary.lines,
                 summary.seconds,
                 summary.lines as f64 / summary.seconds.max(1e-9),

@@ -88,7 +88,16 @@ impl DbSinks {
                     )
                 }
                 SinkConfig::Lake(c) => {
-                    let writer = LakeWriter::new(c, lake_positions(shared))?;
+                    // Compaction waits for the restore of this lake to finish.
+                    let restore = crate::restore::source_name(&c.name);
+                    let feed = shared.feed.clone();
+                    let writer = LakeWriter::new(c, lake_positions(shared))?.with_compaction_gate(
+                        Arc::new(move || {
+                            feed.sources()
+                                .iter()
+                                .all(|s| s.name != restore || s.finished())
+                        }),
+                    );
                     ("lake", c.batching(), Box::new(move |r| r.run(writer)))
                 }
                 SinkConfig::Files(_) => continue,

@@ -13,8 +13,10 @@
 //! | [`manifest`] | the commit record, and opening the latest one with every check |
 //! | [`read`] | the committed events back, checked file by file |
 //! | [`store`] | a local directory or S3 through `object_store`, durable puts |
+//! | [`compact`] | merging a day's small files, replaced rows dropped, as a commit |
 //! | [`writer`] | the sink: dedup against the lake, files, then the manifest |
 
+pub mod compact;
 pub mod files;
 pub mod layout;
 pub mod manifest;

@@ -12,6 +12,7 @@
 //! beside the one it replaces; readers take the live row by the rule
 //! (docs/lake.md) and compaction drops the replaced one.
 
+use crate::lake::compact;
 use crate::lake::files::{self, read_keys};
 use crate::lake::layout::{self, DataFile};
 use crate::lake::manifest::{FileEntry, Manifest, Snapshot, FORMAT};
@@ -27,7 +28,7 @@ use helixflow_operators::Time;
 use helixflow_types::event::{EventKind, KeyDigest};
 use helixflow_types::timestamp::{format_millis, Day};
 use helixflow_types::topology::LakeSinkConfig;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -47,6 +48,10 @@ pub struct LakeWriter {
     manifest: Manifest,
     index: HashMap<KeyDigest, (i64, u64)>,
     positions: PositionsAt,
+    /// False while compaction must wait (a restore is reading the files).
+    may_compact: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Files compactions dropped, with the commit that dropped them.
+    retired: VecDeque<(u64, Vec<String>)>,
 }
 
 impl LakeWriter {
@@ -61,7 +66,91 @@ impl LakeWriter {
             manifest: Manifest::empty(),
             index: HashMap::default(),
             positions,
+            may_compact: Arc::new(|| true),
+            retired: VecDeque::new(),
         })
+    }
+
+    /// Compaction waits while `may_compact` says no (the engine's restore
+    /// is reading the lake's files).
+    pub fn with_compaction_gate(
+        mut self,
+        may_compact: Arc<dyn Fn() -> bool + Send + Sync>,
+    ) -> Self {
+        self.may_compact = may_compact;
+        self
+    }
+
+    /// Compacts one (table, day) if one is due; failures are logged (the
+    /// commits are unaffected) and retried at a later commit.
+    fn maybe_compact(&mut self) {
+        if !self.config.compaction || !(self.may_compact)() {
+            return;
+        }
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let Some(group) = compact::pick(
+            &self.manifest,
+            self.config.file_rows,
+            self.config.compact_files,
+        ) else {
+            return;
+        };
+        let at = format_millis(now_millis());
+        match compact::compact(
+            store,
+            &self.manifest,
+            &group,
+            &self.index,
+            self.config.file_rows,
+            at,
+        ) {
+            Ok(done) => {
+                tracing::debug!(
+                    "lake {}: commit {} compacted {} files ({} replaced rows dropped)",
+                    self.location,
+                    done.manifest.commit,
+                    done.dropped.len(),
+                    done.replaced_dropped
+                );
+                self.retired.push_back((done.manifest.commit, done.dropped));
+                self.manifest = done.manifest;
+                self.collect_garbage();
+            }
+            Err(e) => tracing::warn!(
+                "lake {}: compaction failed (retried later): {e}",
+                self.location
+            ),
+        }
+    }
+
+    /// Deletes dropped files no kept manifest lists any more, and the
+    /// manifest that falls out of the kept ones.
+    fn collect_garbage(&mut self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let commit = self.manifest.commit;
+        if commit > KEEP_MANIFESTS {
+            if let Err(e) = store.delete(&layout::manifest_path(commit - KEEP_MANIFESTS - 1)) {
+                tracing::warn!("lake {}: {e}", self.location);
+            }
+        }
+        while self
+            .retired
+            .front()
+            .is_some_and(|(at, _)| commit >= at + KEEP_MANIFESTS)
+        {
+            let Some((_, paths)) = self.retired.pop_front() else {
+                break;
+            };
+            for p in paths {
+                if let Err(e) = store.delete(&p) {
+                    tracing::warn!("lake {}: {e}", self.location);
+                }
+            }
+        }
     }
 
     /// The last commit.
@@ -171,13 +260,11 @@ impl LakeWriter {
         };
         manifest.files.extend(added);
         put_manifest(store, &manifest)?;
-        if commit > KEEP_MANIFESTS {
-            store.delete(&layout::manifest_path(commit - KEEP_MANIFESTS - 1))?;
-        }
         for (key, (ts, fp, _)) in chosen {
             self.index.insert(key, (ts, fp));
         }
         self.manifest = manifest;
+        self.collect_garbage();
         Ok(())
     }
 }
@@ -199,7 +286,9 @@ impl SinkWriter for LakeWriter {
                 ),
                 e,
             )
-        })
+        })?;
+        self.maybe_compact();
+        Ok(())
     }
 
     fn commits_progress(&self) -> bool {
@@ -208,7 +297,7 @@ impl SinkWriter for LakeWriter {
 }
 
 /// Writes one data file and returns its manifest entry.
-fn write_file(
+pub(crate) fn write_file(
     store: &LakeStore,
     place: DataFile,
     events: &[&StoredEvent],
@@ -426,6 +515,65 @@ mod tests {
         w.write(2, &batch(events[3..5].to_vec(), 3))
             .expect("commit 2");
         assert_eq!(read_all(dir.path()).1.len(), 5);
+    }
+
+    #[test]
+    fn compaction_merges_a_days_small_files_and_drops_replaced_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = LakeSinkConfig::at("lake", &dir.path().display().to_string());
+        config.compact_files = 3;
+        config.file_rows = 1000;
+        let positions: PositionsAt = Arc::new(|_| serde_json::Map::new());
+        let mut w = LakeWriter::new(&config, positions).expect("writer");
+        w.prepare().expect("opens");
+        // Provider calls of one day, one commit each; each odd one replaces
+        // the one before it (same event_id, later ts).
+        let base = samples().remove(8);
+        let mut expected = Vec::new();
+        for i in 0..9u32 {
+            let mut e = base.clone();
+            if let Event::ProviderCall(c) = &mut e.1 {
+                c.event_id = format!("p{}", i / 2);
+                c.ts += i64::from(i);
+                c.latency_ms = i;
+            }
+            e.0 = e.1.payload_fingerprint();
+            w.write(u64::from(i), &batch(vec![e.clone()], u64::from(i) + 1))
+                .expect("commit");
+            expected.push(e);
+        }
+        let (m, stored) = read_all(dir.path());
+        let files = m
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("provider_call/"))
+            .count();
+        assert!(files < 9, "compacted: {files} files for 9 commits");
+        // Live rows only: per event_id, the latest.
+        let mut live: BTreeMap<String, StoredEvent> = BTreeMap::new();
+        for e in expected {
+            if let Event::ProviderCall(c) = &e.1 {
+                live.insert(c.event_id.clone(), e.clone());
+            }
+        }
+        assert_eq!(m.rows, stored.len() as u64);
+        for e in live.values() {
+            assert!(stored.contains(e), "{e:?} kept");
+        }
+        assert!(
+            stored.len() as u64 - m.replaced == live.len() as u64,
+            "rows {} replaced {} live {}",
+            stored.len(),
+            m.replaced,
+            live.len()
+        );
+        // A restart sees the same state, and stores a known event no more.
+        let positions: PositionsAt = Arc::new(|_| serde_json::Map::new());
+        let mut again = LakeWriter::new(&config, positions).expect("writer");
+        again.prepare().expect("reopens");
+        let first = live.values().next().cloned().expect("one");
+        again.write(99, &batch(vec![first], 99)).expect("no-op");
+        assert_eq!(read_all(dir.path()).1.len(), stored.len());
     }
 
     #[test]
