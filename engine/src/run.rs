@@ -307,8 +307,25 @@ pub fn run(mut topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
     let mut last_status = Instant::now();
     let mut last_valid = 0u64;
     let mut failure = None;
+    let mut restore_pending = engine.lakes.iter().any(|l| l.restore);
+    let restore_started = Instant::now();
     while !interrupted.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if restore_pending && engine.lakes.iter().all(|l| l.done.load(Ordering::Acquire)) {
+            restore_pending = false;
+            for l in engine
+                .lakes
+                .iter()
+                .filter(|l| l.restore && l.error().is_none())
+            {
+                eprintln!(
+                    "helixflow: restore done: {} events of commit {} read from the lake in {:.1} s",
+                    l.events_read.load(Ordering::Relaxed),
+                    l.commit.load(Ordering::Relaxed),
+                    restore_started.elapsed().as_secs_f64()
+                );
+            }
+        }
         shared.trim_positions(crate::db_sinks::written_epoch(&engine.sinks));
         if let Some(e) = engine.source_error() {
             failure = Some(anyhow::anyhow!("a source failed: {e}"));
@@ -413,8 +430,22 @@ fn status_line(reader: &EngineReader, sinks: &[Arc<SinkStatus>], rate: f64) -> S
         .iter()
         .map(|k| format!(" | {}", sink_part(k)))
         .collect();
+    let restoring: String = reader
+        .lakes
+        .iter()
+        .filter(|l| l.restore && !l.done.load(Ordering::Acquire))
+        .map(|l| {
+            format!(
+                " | restoring from the lake: {} of {} events, {} of {} files",
+                l.events_read.load(Ordering::Relaxed),
+                l.events_total.load(Ordering::Relaxed),
+                l.files_read.load(Ordering::Relaxed),
+                l.files_total.load(Ordering::Relaxed)
+            )
+        })
+        .collect();
     format!(
-        "status: {:.0} events/s, {} valid, {} rejected, {} duplicates, epoch {}, backlog {} chunks{kafka}{sinks} | {}",
+        "status: {:.0} events/s, {} valid, {} rejected, {} duplicates, epoch {}, backlog {} chunks{restoring}{kafka}{sinks} | {}",
         rate,
         s.valid.load(Ordering::Relaxed),
         s.rejects.total(),
