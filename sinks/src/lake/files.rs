@@ -30,7 +30,7 @@ pub fn write_parquet(kind: EventKind, events: &[&StoredEvent]) -> Result<Bytes, 
     };
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).map_err(|e| fail(e.to_string()))?,
+            ZstdLevel::try_new(1).map_err(|e| fail(e.to_string()))?,
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by("helixflow lake".into())
