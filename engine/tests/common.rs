@@ -583,3 +583,48 @@ pub mod http {
         }
     }
 }
+
+/// Every file under `root` (recursively), as paths relative to it, sorted;
+/// a directory that vanishes meanwhile is skipped.
+pub fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Asserts every `.jsonl` view file in `a` has a byte-identical twin in
+/// `b`; returns how many were compared.
+pub fn assert_same_view_files(a: &std::path::Path, b: &std::path::Path) -> usize {
+    let mut same = 0;
+    for e in std::fs::read_dir(a).unwrap().flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().ends_with(".jsonl") {
+            let (x, y) = (
+                std::fs::read(e.path()).unwrap(),
+                std::fs::read(b.join(&name)),
+            );
+            assert!(
+                y.is_ok_and(|y| y == x),
+                "{name:?} differs between {} and {}",
+                a.display(),
+                b.display()
+            );
+            same += 1;
+        }
+    }
+    same
+}

@@ -16,36 +16,7 @@ use common::test_lines;
 use kafka_support::*;
 use rand::{Rng, SeedableRng};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_engine(topology: &std::path::Path, log: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_helixflow"))
-        .arg("run")
-        .arg(topology)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-/// Health over REST, once the API answers.
-fn health(addr: SocketAddr) -> Option<serde_json::Value> {
-    let ok = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
-    if !ok {
-        return None;
-    }
-    let reply = get(addr, "/v1/health");
-    (reply.status == 200).then(|| serde_json::from_str(&reply.body).unwrap())
-}
 
 #[test]
 fn kill_9_during_ingestion_then_restart_gives_the_uninterrupted_views() {
@@ -86,7 +57,7 @@ fn kill_9_during_ingestion_then_restart_gives_the_uninterrupted_views() {
     // Wait until the last engine reflects every message.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Some(h) = health(addr) {
+        if let Some(h) = rest_health(addr) {
             let k = &h["kafka"][0];
             let visible: i64 = k["partitions"]
                 .as_array()
@@ -115,14 +86,14 @@ fn kill_9_during_ingestion_then_restart_gives_the_uninterrupted_views() {
             );
         }
     }
-    let h = health(addr).unwrap();
+    let h = rest_health(addr).unwrap();
     assert_eq!(h["rejected"]["total"], rejected["total"]);
     assert_eq!(h["duplicates"], rejected["duplicates"]);
     // Commits follow the views: never past what they reflect, and caught up
     // with them soon after the input stops.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let h = health(addr).unwrap();
+        let h = rest_health(addr).unwrap();
         let parts = h["kafka"][0]["partitions"].as_array().unwrap().clone();
         for p in &parts {
             assert!(

@@ -66,20 +66,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn data_files(lake: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![lake.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    common::files_under(lake)
+        .into_iter()
+        .filter(|p| p.ends_with(".parquet"))
+        .map(|p| lake.join(p))
+        .collect()
 }
 
 fn latest_manifest(lake: &Path) -> PathBuf {
@@ -120,16 +111,7 @@ fn a_damaged_lake_is_refused_naming_the_file_and_an_intact_one_replays_identical
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut views = 0;
-    for e in std::fs::read_dir(&from_lines).unwrap().flatten() {
-        let name = e.file_name();
-        if name.to_string_lossy().ends_with(".jsonl") {
-            let a = std::fs::read(e.path()).unwrap();
-            let b = std::fs::read(from_lake.join(&name)).unwrap();
-            assert!(a == b, "{name:?} differs between replay and replay --lake");
-            views += 1;
-        }
-    }
+    let views = common::assert_same_view_files(&from_lines, &from_lake);
     assert_eq!(views, 13);
 
     // Each damage, on its own copy of the lake.

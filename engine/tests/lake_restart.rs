@@ -25,42 +25,15 @@ use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_engine(topology: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_helixflow"))
-        .arg("run")
-        .arg(topology)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn health(addr: SocketAddr) -> Option<serde_json::Value> {
-    let ok = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
-    if !ok {
-        return None;
-    }
-    let reply = get(addr, "/v1/health");
-    (reply.status == 200).then(|| serde_json::from_str(&reply.body).unwrap())
-}
 
 /// True while a data file newer than the latest manifest is in the lake:
 /// a commit is between its files and its manifest.
 fn mid_commit(lake: &Path) -> bool {
     let mut latest = 0;
     let mut newest_data = 0;
-    for entry in walk(lake) {
+    for entry in common::files_under(lake) {
         match layout::classify(&entry) {
             Entry::Manifest(n) => latest = latest.max(n),
             Entry::Data(d) => newest_data = newest_data.max(d.commit),
@@ -70,52 +43,11 @@ fn mid_commit(lake: &Path) -> bool {
     newest_data > latest
 }
 
-/// The first offset the broker still holds, per (topic, partition).
-fn low_watermarks(topics: &[&str]) -> Vec<(String, i32, i64)> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .unwrap();
-    let mut out = Vec::new();
-    for topic in topics {
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        for p in md.topics()[0].partitions() {
-            let (low, _) = consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                .unwrap();
-            out.push((topic.to_string(), p.id(), low));
-        }
-    }
-    out
-}
-
-fn walk(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if let Ok(rel) = p.strip_prefix(root) {
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    out
-}
-
 /// Waits until the engine at `addr` reflects `messages` with no lag.
 fn wait_caught_up(addr: SocketAddr, messages: u64, what: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        if let Some(h) = health(addr) {
+        if let Some(h) = rest_health(addr) {
             let k = &h["kafka"][0];
             let visible: i64 = k["partitions"]
                 .as_array()
@@ -217,7 +149,10 @@ fn a_restart_after_kafka_deleted_the_committed_records_restores_them_from_the_la
         "delete-records failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let low = low_watermarks(&names);
+    let low: Vec<(String, i32, i64)> = partition_offsets(&names, &group)
+        .into_iter()
+        .map(|(t, p, _, low, _)| (t, p, low))
+        .collect();
     assert!(
         committed
             .iter()

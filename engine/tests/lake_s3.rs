@@ -109,17 +109,7 @@ fn a_lake_on_s3_commits_refuses_a_second_writer_replays_and_restores() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut same = 0;
-    for e in std::fs::read_dir(&a).unwrap().flatten() {
-        let name = e.file_name();
-        if name.to_string_lossy().ends_with(".jsonl") {
-            assert!(
-                std::fs::read(e.path()).unwrap() == std::fs::read(b.join(&name)).unwrap(),
-                "{name:?} differs"
-            );
-            same += 1;
-        }
-    }
+    let same = common::assert_same_view_files(&a, &b);
     assert_eq!(same, 13);
 
     // A restart restores from the bucket and stores nothing again.

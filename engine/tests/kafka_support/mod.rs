@@ -257,8 +257,9 @@ pub fn assert_same_views(got: &BTreeMap<String, String>, want: &BTreeMap<String,
     }
 }
 
-/// The group's committed offset and the log end offset of every partition.
-pub fn committed_and_end(topics: &[&str], group: &str) -> Vec<(String, i32, i64, i64)> {
+/// Per partition of `topics`: (topic, partition, the group's committed
+/// offset or -1, the low watermark, the log end offset).
+pub fn partition_offsets(topics: &[&str], group: &str) -> Vec<(String, i32, i64, i64, i64)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("group.id", group)
@@ -279,11 +280,49 @@ pub fn committed_and_end(topics: &[&str], group: &str) -> Vec<(String, i32, i64,
                 Offset::Offset(o) => o,
                 _ => -1,
             };
-            let (_, high) = consumer
+            let (low, high) = consumer
                 .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
                 .unwrap();
-            out.push((topic.to_string(), p.id(), c, high));
+            out.push((topic.to_string(), p.id(), c, low, high));
         }
     }
     out
+}
+
+/// The group's committed offset and the log end offset of every partition.
+pub fn committed_and_end(topics: &[&str], group: &str) -> Vec<(String, i32, i64, i64)> {
+    partition_offsets(topics, group)
+        .into_iter()
+        .map(|(t, p, c, _, high)| (t, p, c, high))
+        .collect()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `helixflow run TOPOLOGY` as a child process, its stderr in `log`.
+pub fn spawn_engine(topology: &Path, log: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_helixflow"))
+        .arg("run")
+        .arg(topology)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// `/v1/health` over REST, once the API answers.
+pub fn rest_health(addr: std::net::SocketAddr) -> Option<serde_json::Value> {
+    let ok = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+    if !ok {
+        return None;
+    }
+    let reply = crate::common::http::get(addr, "/v1/health");
+    (reply.status == 200).then(|| serde_json::from_str(&reply.body).unwrap())
 }
