@@ -109,6 +109,8 @@ fn main() -> anyhow::Result<()> {
         rejects: RejectLog::default(),
         feed_capacity: 64,
         sinks: Vec::new(),
+        cluster: None,
+        timeouts: Default::default(),
     })
     .context("starting the engine")?;
     wait_visible(&engine, args.events, Duration::from_secs(600))?;

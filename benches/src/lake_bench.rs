@@ -242,6 +242,8 @@ fn main() -> anyhow::Result<()> {
         epoch_lines: 1_000_000,
         progress: false,
         views: ViewSet::all(),
+        cluster: None,
+        timeouts: Default::default(),
     };
     let lines = replay(spec(
         ReplayInput::Files(vec![jsonl.clone()]),

@@ -214,6 +214,8 @@ fn query_run(args: &Args) -> anyhow::Result<Vec<serde_json::Value>> {
         rejects: RejectLog::default(),
         feed_capacity: 8,
         sinks: Vec::new(),
+        cluster: None,
+        timeouts: Default::default(),
     })?;
     engine.wait_complete();
     eprintln!(

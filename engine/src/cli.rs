@@ -11,7 +11,9 @@ use helixflow_sources::generator::GeneratorSettings;
 use helixflow_sources::kafka::produce::{Compression, ProduceSettings};
 use helixflow_types::timestamp::Day;
 use helixflow_types::topology::LakeSourceConfig;
-use helixflow_types::topology::{KafkaTopics, SourceConfig, Topology};
+use helixflow_types::topology::{
+    Cluster, ClusterArgs, ClusterConfig, KafkaTopics, SourceConfig, Topology, PROCESS_ENV,
+};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,8 @@ enum Command {
         /// Stop once every source has finished and the views reflect it.
         #[arg(long)]
         exit_when_done: bool,
+        #[command(flatten)]
+        cluster: ClusterFlags,
     },
     /// Compute every view over JSONL event files (or a lake's committed
     /// events, with --lake) and write DIR/{view}.jsonl.
@@ -85,6 +89,8 @@ enum Command {
         /// JSONL files (`-` for standard input).
         #[arg(required_unless_present = "lake")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterFlags,
     },
     /// Check a topology file and print what it would run.
     Validate {
@@ -154,6 +160,35 @@ enum Command {
     },
 }
 
+/// The cluster flags of `run` and `replay` (timely's conventions).
+#[derive(clap::Args, Clone, Debug, Default)]
+struct ClusterFlags {
+    /// Processes in the cluster (with --hostfile: its first N lines; without:
+    /// localhost:2101, localhost:2102, ...).
+    #[arg(long, value_name = "N")]
+    processes: Option<usize>,
+    /// This process's index in the cluster, from 0 (or HELIXFLOW_PROCESS).
+    #[arg(long, value_name = "I")]
+    process: Option<usize>,
+    /// The cluster's addresses, one host:port per line, process 0 first.
+    #[arg(long, value_name = "FILE")]
+    hostfile: Option<PathBuf>,
+}
+
+impl ClusterFlags {
+    /// The cluster these flags, a topology's `[cluster]` table and
+    /// HELIXFLOW_PROCESS describe (`None`: one process).
+    fn resolve(&self, table: Option<&ClusterConfig>) -> anyhow::Result<Option<Cluster>> {
+        let args = ClusterArgs {
+            processes: self.processes,
+            process: self.process,
+            hostfile: self.hostfile.clone(),
+        };
+        let env = std::env::var(PROCESS_ENV).ok();
+        Ok(args.resolve(table, env.as_deref())?)
+    }
+}
+
 /// `--compression` values.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum CompressionArg {
@@ -182,8 +217,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             api,
             workers,
             exit_when_done,
+            cluster,
         } => {
             let mut t = Topology::load(&topology)?;
+            let cluster = cluster
+                .resolve(t.cluster.as_ref())
+                .with_context(|| format!("{}: [cluster]", topology.display()))?;
             if let Some(api) = api {
                 t.api.bind = api;
                 t.api.enabled = true;
@@ -195,7 +234,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 anyhow::ensure!(w > 0, "-w must be at least 1");
                 t.engine.workers = w;
             }
-            helixflow_engine::run::run(t, exit_when_done)
+            helixflow_engine::run::run(t, exit_when_done, cluster)
         }
         Command::Replay {
             out,
@@ -209,7 +248,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             from,
             to,
             files,
+            cluster,
         } => {
+            let cluster = cluster.resolve(None)?;
             anyhow::ensure!(workers > 0, "-w must be at least 1");
             for (flag, day) in [("--from", &from), ("--to", &to)] {
                 if let Some(d) = day.as_deref().filter(|d| Day::parse(d).is_none()) {
@@ -252,7 +293,21 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 } else {
                     views
                 },
+                cluster: cluster.clone(),
+                timeouts: Default::default(),
             })?;
+            if !summary.wrote_files {
+                eprintln!(
+                    "process {} read {} {unit} in {:.2}s: {} valid, {} rejected; process 0 wrote the views to {}",
+                    cluster.as_ref().map_or(0, |c| c.process),
+                    summary.lines,
+                    summary.seconds,
+                    summary.valid,
+                    summary.rejected,
+                    out.display()
+                );
+                return Ok(());
+            }
             eprintln!(
                 "replayed {} {unit} in {:.2}s ({:.0} {unit}/s; views complete after {:.2}s, files written in {:.2}s): {} valid, {} rejected, {} duplicates; views in {}",
                 summary.lines,

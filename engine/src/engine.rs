@@ -1,6 +1,7 @@
 //! Starting and stopping an engine: the shared state, the source threads,
 //! the timely workers, and (if asked) the API server.
 
+use crate::cluster::{self, ConnectError, Timeouts};
 use crate::db_sinks::{written_epoch, DbSinks};
 use crate::lake_source::{self, LakeProgress};
 use crate::rejects::RejectLog;
@@ -8,11 +9,11 @@ use crate::shared::Shared;
 use crate::worker::run_worker;
 use helixflow_operators::views::{ViewExports, ViewSet};
 use helixflow_sinks::runner::{SinkError, SinkStatus};
-use helixflow_sources::feed::{EpochClock, EpochPolicy, Feed};
+use helixflow_sources::feed::{EpochClock, EpochPolicy, Feed, Share};
 use helixflow_sources::file::{FileProgress, FileSource};
 use helixflow_sources::generator::{Generator, GeneratorSettings};
 use helixflow_sources::kafka::{self, EngineHooks, KafkaStatus};
-use helixflow_types::topology::{SinkConfig, SourceConfig, Topology};
+use helixflow_types::topology::{Cluster, SinkConfig, SourceConfig, Topology};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,6 +35,10 @@ pub struct EngineSpec {
     /// Sinks; the database ones (ClickHouse, Neo4j) are started with the
     /// engine, and Kafka offsets wait for them.
     pub sinks: Vec<SinkConfig>,
+    /// The processes this one runs with (`None`: it runs alone).
+    pub cluster: Option<Cluster>,
+    /// How long a cluster waits for its peers, and tolerates a silent one.
+    pub timeouts: Timeouts,
 }
 
 /// A running engine.
@@ -62,6 +67,9 @@ pub enum StartError {
     /// A sink could not start.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The cluster could not be formed.
+    #[error("cluster: {0}")]
+    Cluster(#[from] ConnectError),
 }
 
 impl EngineSpec {
@@ -76,6 +84,8 @@ impl EngineSpec {
             rejects: RejectLog::default(),
             feed_capacity: 64,
             sinks: topology.sinks.clone(),
+            cluster: None,
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -83,6 +93,16 @@ impl EngineSpec {
 impl Engine {
     /// Starts sources and workers.
     pub fn start(spec: EngineSpec) -> Result<Engine, StartError> {
+        if let Some(c) = &spec.cluster {
+            // Before any id exists: ids hash as their strings everywhere.
+            helixflow_operators::intern::route_by_name();
+            cluster::watch_peers(c);
+        }
+        let share = spec.cluster.as_ref().map_or(Share::default(), |c| Share {
+            index: c.process,
+            of: c.processes(),
+        });
+        let leader = spec.cluster.as_ref().is_none_or(Cluster::is_leader);
         let feed = Feed::new(spec.feed_capacity);
         // One feed source per source, except a Kafka source: one per consumer thread.
         let handles: Vec<Vec<_>> = spec
@@ -96,7 +116,8 @@ impl Engine {
                 (0..threads).map(|_| feed.add_source(s.name())).collect()
             })
             .collect();
-        let (shared, inboxes) = Shared::new(spec.workers, feed, spec.rejects);
+        let (shared, inboxes) =
+            Shared::new(spec.workers, feed, spec.rejects, spec.cluster.is_some());
         let db_sinks = DbSinks::start(&spec.sinks, spec.workers, &shared)?;
         let file_progress = Arc::new(FileProgress::default());
         let mut sources = Vec::new();
@@ -116,6 +137,7 @@ impl Engine {
                         follow: f.follow,
                         epochs,
                         chunk_bytes: 256 * 1024,
+                        share,
                     };
                     sources.push(std::thread::spawn(move || {
                         source
@@ -127,6 +149,11 @@ impl Engine {
                     let Some(handle) = handles.pop() else {
                         continue;
                     };
+                    // One process generates; the others would repeat it.
+                    if !leader {
+                        handle.finish(0, serde_json::Value::Null);
+                        continue;
+                    }
                     let generator = Generator::new(GeneratorSettings {
                         seed: g.seed,
                         events: g.events,
@@ -149,7 +176,7 @@ impl Engine {
                     let progress = Arc::new(LakeProgress::new(&l));
                     lakes.push(Arc::clone(&progress));
                     sources.push(std::thread::spawn(move || {
-                        lake_source::run(&l, &handle, epochs, &progress, &shared.shutdown)
+                        lake_source::run(&l, &handle, epochs, share, &progress, &shared.shutdown)
                             .map_err(|e| format!("lake source `{}`: {e}", l.name))
                     }));
                 }
@@ -181,12 +208,13 @@ impl Engine {
         let worker_shared = Arc::clone(&shared);
         let views = spec.views;
         let exports = db_sinks.exports.clone();
-        let config = timely::Config::process(spec.workers);
-        let workers = timely::execute(config, move |worker| {
+        let threads = spec.workers;
+        let run = move |worker: &mut timely::worker::Worker| {
+            let local = worker.index() % threads;
             let inbox = inboxes
                 .lock()
                 .ok()
-                .and_then(|mut v| v.get_mut(worker.index()).and_then(Option::take));
+                .and_then(|mut v| v.get_mut(local).and_then(Option::take));
             if let Some(inbox) = inbox {
                 let exports = ViewExports {
                     worker: worker.index(),
@@ -194,7 +222,14 @@ impl Engine {
                 };
                 run_worker(worker, Arc::clone(&worker_shared), views, inbox, exports);
             }
-        })
+        };
+        let workers = match &spec.cluster {
+            None => timely::execute(timely::Config::process(spec.workers), run),
+            Some(c) => {
+                let (builders, others) = cluster::allocators(c, spec.workers, spec.timeouts)?;
+                timely::execute::execute_from(builders, others, Default::default(), run)
+            }
+        }
         .map_err(|message| StartError::Workers {
             workers: spec.workers,
             message,

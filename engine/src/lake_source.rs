@@ -3,9 +3,10 @@
 //! chunks of [`CHUNK_EVENTS`] (the feed's bound keeps memory bounded). It
 //! serves `replay --lake` and a restart's restore of the engine's own lake;
 //! [`LakeProgress`] is what health and the progress bar show meanwhile.
+//! In a cluster each process reads its [`Share`] of the files.
 
 use helixflow_sinks::lake::{LakeReader, Location, LAKE_POSITION_KEY};
-use helixflow_sources::feed::{Chunk, Decoded, EpochCursor, EpochPolicy, SourceHandle};
+use helixflow_sources::feed::{Chunk, Decoded, EpochCursor, EpochPolicy, Share, SourceHandle};
 use helixflow_types::timestamp::Day;
 use helixflow_types::topology::LakeSourceConfig;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,10 +69,11 @@ pub fn run(
     config: &LakeSourceConfig,
     handle: &SourceHandle,
     epochs: EpochPolicy,
+    share: Share,
     progress: &LakeProgress,
     stop: &AtomicBool,
 ) -> Result<(), String> {
-    let result = read_all(config, handle, epochs, progress, stop);
+    let result = read_all(config, handle, epochs, share, progress, stop);
     if let Err(e) = &result {
         *progress.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
     }
@@ -83,6 +85,7 @@ fn read_all(
     config: &LakeSourceConfig,
     handle: &SourceHandle,
     epochs: EpochPolicy,
+    share: Share,
     progress: &LakeProgress,
     stop: &AtomicBool,
 ) -> Result<(), String> {
@@ -90,7 +93,13 @@ fn read_all(
     let location = Location::parse(&config.location)?;
     let reader = LakeReader::open(&location, &config.s3).map_err(|e| e.to_string())?;
     let day = |d: &Option<String>| d.as_deref().and_then(Day::parse);
-    let files = reader.files(day(&config.from), day(&config.to));
+    let files: Vec<_> = reader
+        .files(day(&config.from), day(&config.to))
+        .into_iter()
+        .enumerate()
+        .filter(|(n, _)| share.takes(*n))
+        .map(|(_, f)| f)
+        .collect();
     progress
         .commit
         .store(reader.manifest().commit, Ordering::Relaxed);

@@ -4,6 +4,8 @@
 //! | module | owns |
 //! |---|---|
 //! | [`engine`] | starting/stopping sources, workers and their shared state |
+//! | [`cluster`] | cluster mode: connecting the processes for timely, noticing a lost peer |
+//! | [`cluster_reads`] | reads of a cluster: questions through the dataflow to every worker, replies gathered |
 //! | [`db_sinks`] | database sinks (ClickHouse, Neo4j, the lake): runner threads and the fan-out to them |
 //! | [`lake_source`] | a lake's committed events read back into the feed (restore, `replay --lake`) |
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
@@ -23,6 +25,8 @@
 //! | [`produce`] | sending a JSONL file or generated traffic to the Kafka topics |
 //! | [`generate`] | writing generated traffic to a JSONL file |
 
+pub mod cluster;
+pub mod cluster_reads;
 pub mod db_sinks;
 pub mod engine;
 pub mod generate;

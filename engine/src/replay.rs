@@ -2,16 +2,24 @@
 //! committed events) with the same dataflow as the streaming engine,
 //! writes `DIR/{view}.jsonl` and `DIR/rejected.json`, and reports rejected
 //! lines on stderr.
+//!
+//! As a cluster, every process reads its share of the input; once the views
+//! reflect all of it, process 0 reads every view and the counters from the
+//! whole cluster, writes the files, and tells the others to stop.
 
+use crate::cluster::{self, Timeouts};
 use crate::engine::{Engine, EngineSpec};
 use crate::rejects::RejectLog;
+use crate::shared::Shared;
 use anyhow::{bail, Context};
+use helixflow_operators::query::{Question, Reply};
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sinks::files::{write_file_atomic, write_view_file};
 use helixflow_sources::feed::EpochPolicy;
-use helixflow_types::topology::{FileSourceConfig, LakeSourceConfig, SourceConfig};
+use helixflow_types::topology::{Cluster, FileSourceConfig, LakeSourceConfig, SourceConfig};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -41,11 +49,18 @@ pub struct ReplaySpec {
     /// state (message texts, messages by conversation) as `run` does by
     /// default; replay's files do not need it.
     pub views: ViewSet,
+    /// The processes of a cluster replay (`None`: this one alone).
+    pub cluster: Option<Cluster>,
+    /// The cluster's connection timeouts.
+    pub timeouts: Timeouts,
 }
 
 /// What a replay did.
 #[derive(Debug, Clone)]
 pub struct ReplaySummary {
+    /// False on a cluster's other processes: process 0 wrote the files,
+    /// and the figures are this process's alone.
+    pub wrote_files: bool,
     pub lines: u64,
     pub valid: u64,
     pub rejected: u64,
@@ -62,6 +77,29 @@ pub struct ReplaySummary {
 }
 
 impl ReplaySummary {
+    /// The summary of a replay whose `counters` are these, started at
+    /// `started`, its views complete after `compute_seconds`.
+    fn of(
+        counters: &BTreeMap<String, u64>,
+        wrote_files: bool,
+        started: Instant,
+        compute_seconds: f64,
+    ) -> Self {
+        let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+        ReplaySummary {
+            wrote_files,
+            lines: count("lines"),
+            valid: count("valid"),
+            rejected: count("rejected"),
+            duplicates: count("duplicates"),
+            compute_seconds,
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss_bytes: peak_rss_bytes(),
+            context_texts: count("context_texts"),
+            context_text_bytes: count("context_text_bytes"),
+        }
+    }
+
     /// As JSON (what `replay --stats FILE` writes).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -133,7 +171,10 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
         rejects,
         feed_capacity: 4 * spec.workers.max(1),
         sinks: Vec::new(),
+        cluster: spec.cluster.clone(),
+        timeouts: spec.timeouts,
     })?;
+    let leader = spec.cluster.as_ref().is_none_or(Cluster::is_leader);
     let shared = Arc::clone(&engine.shared);
     loop {
         let (_, closed) = shared.complete();
@@ -153,12 +194,20 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
             let _ = engine.shutdown();
             bail!("reading input failed: {err}");
         }
+        if let Some(lost) = cluster::lost_peer() {
+            bar.finish_and_clear();
+            cluster::exit_peer_lost(lost);
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     bar.finish_and_clear();
     let compute_seconds = started.elapsed().as_secs_f64();
-    // Read every view at the final time, stop the dataflow (freeing its
-    // state), then render and write the views in parallel.
+    if !leader {
+        return follow_the_leader(engine, started, compute_seconds);
+    }
+    // Read every view at the final time (from every process), stop the
+    // dataflow (freeing its state), then render and write the views in
+    // parallel.
     let mut parts = Vec::new();
     for view in ViewName::ALL
         .into_iter()
@@ -169,19 +218,26 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
             .with_context(|| format!("reading view {view}"))?;
         parts.push((view, snapshot.part));
     }
-    let rejected = shared.rejects.total();
+    let counters = counters(&shared)?;
+    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+    let by_reason: BTreeMap<&str, u64> = counters
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("rejected.")?, *v)))
+        .collect();
     let report = serde_json::json!({
-        "total": rejected,
-        "by_reason": shared.rejects.by_reason(),
-        "duplicates": shared.duplicates(),
-        "conflicts": shared.conflicts(),
+        "total": count("rejected"),
+        "by_reason": by_reason,
+        "duplicates": count("duplicates"),
+        "conflicts": count("conflicts"),
     });
-    let lines = shared.feed.sources().iter().map(|s| s.events()).sum();
-    let valid = shared.valid.load(Ordering::Relaxed);
-    let duplicates = shared.duplicates();
+    if shared.is_cluster() {
+        // Everything is read: the other processes may go.
+        shared
+            .hold()
+            .ask(Question::Stop, Duration::from_secs(60))
+            .context("stopping the cluster's other processes")?;
+    }
     let ids = shared.ids.clone();
-    let (context_texts, context_text_bytes) =
-        (shared.texts.len() as u64, shared.texts.text_bytes());
     drop(shared);
     engine.shutdown().map_err(anyhow::Error::msg)?;
     std::thread::scope(|scope| {
@@ -205,15 +261,37 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     text.push('\n');
     write_file_atomic(&spec.out, "rejected.json", text.as_bytes())
         .with_context(|| format!("writing {}/rejected.json", spec.out.display()))?;
-    Ok(ReplaySummary {
-        lines,
-        valid,
-        rejected,
-        duplicates,
-        compute_seconds,
-        seconds: started.elapsed().as_secs_f64(),
-        peak_rss_bytes: peak_rss_bytes(),
-        context_texts,
-        context_text_bytes,
-    })
+    Ok(ReplaySummary::of(&counters, true, started, compute_seconds))
+}
+
+/// The engine's counters, summed over every process.
+fn counters(shared: &Shared) -> anyhow::Result<BTreeMap<String, u64>> {
+    match shared
+        .hold()
+        .ask(Question::Counters, Duration::from_secs(60))
+        .context("reading the counters")?
+    {
+        Reply::Counters(c) => Ok(c),
+        _ => bail!("the workers replied to the counters with something else"),
+    }
+}
+
+/// A cluster's other process: once the views reflect all input, it serves
+/// process 0's reads until told to stop (or a peer is lost).
+fn follow_the_leader(
+    engine: Engine,
+    started: Instant,
+    compute_seconds: f64,
+) -> anyhow::Result<ReplaySummary> {
+    let shared = Arc::clone(&engine.shared);
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        if let Some(lost) = cluster::lost_peer() {
+            cluster::exit_peer_lost(lost);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mine = shared.counters();
+    drop(shared);
+    engine.shutdown().map_err(anyhow::Error::msg)?;
+    Ok(ReplaySummary::of(&mine, false, started, compute_seconds))
 }

@@ -24,7 +24,7 @@ use helixflow_sinks::runner::SinkStatus;
 use helixflow_sources::kafka::KafkaStatus;
 use helixflow_sources::kafka::WatermarkProbe;
 use helixflow_types::topology::{
-    ApiAuth, ApiConfig, FilesSinkConfig, SinkConfig, SourceConfig, Topology,
+    ApiAuth, ApiConfig, Cluster, FilesSinkConfig, SinkConfig, SourceConfig, Topology,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -232,7 +232,26 @@ impl ViewReader for EngineReader {
 }
 
 /// Runs a topology until Ctrl-C (or until done, with `exit_when_done`).
-pub fn run(mut topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
+pub fn run(
+    mut topology: Topology,
+    exit_when_done: bool,
+    cluster: Option<Cluster>,
+) -> anyhow::Result<()> {
+    if let Some(c) = &cluster {
+        if let Some(sink) = topology
+            .sinks
+            .iter()
+            .find(|s| !matches!(s, SinkConfig::Files(_)))
+        {
+            anyhow::bail!(
+                "sink `{}`: a cluster (process {} of {}) runs file sinks only, so far; database and lake sinks need one process",
+                sink.name(),
+                c.process,
+                c.processes()
+            );
+        }
+    }
+    let leader = cluster.as_ref().is_none_or(Cluster::is_leader);
     if let Some(r) = crate::restore::plan(&mut topology)? {
         eprintln!(
             "helixflow: restoring {} events from the lake at {} (commit {}); {} Kafka partitions resume where it left off",
@@ -242,7 +261,8 @@ pub fn run(mut topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
             r.resumed.len()
         );
     }
-    let spec = EngineSpec::streaming(&topology);
+    let mut spec = EngineSpec::streaming(&topology);
+    spec.cluster = cluster.clone();
     let views = spec.views;
     let mut engine = Engine::start(spec)?;
     let shared = Arc::clone(&engine.shared);
@@ -291,7 +311,8 @@ pub fn run(mut topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
         .sinks
         .iter()
         .filter_map(|s| match s {
-            SinkConfig::Files(f) => Some(f),
+            // A cluster's file sinks read every process; process 0 writes.
+            SinkConfig::Files(f) if leader => Some(f),
             _ => None,
         })
         .map(|s| {
@@ -325,6 +346,9 @@ pub fn run(mut topology: Topology, exit_when_done: bool) -> anyhow::Result<()> {
                     restore_started.elapsed().as_secs_f64()
                 );
             }
+        }
+        if let Some(lost) = crate::cluster::lost_peer() {
+            crate::cluster::exit_peer_lost(lost);
         }
         shared.trim_positions(crate::db_sinks::written_epoch(&engine.sinks));
         if let Some(e) = engine.source_error() {

@@ -99,6 +99,8 @@ fn describe(question: &Question) -> String {
         Question::Latencies(_) => "view `provider_stats`".to_owned(),
         Question::Debate(_) => "view `debate_stats`".to_owned(),
         Question::TopPairs { .. } => "view `entity_cooccurrence`".to_owned(),
+        Question::Counters => "the engine's counters".to_owned(),
+        Question::Stop => "the cluster's stop".to_owned(),
     }
 }
 
@@ -155,19 +157,36 @@ pub struct Shared {
     memory_waiting: AtomicBool,
     /// The latest complete epoch whose memory events were recorded.
     memory_drained: AtomicU64,
+    /// Part of a cluster: questions go to one local worker, which asks
+    /// every worker of every process ([`crate::cluster_reads`]).
+    cluster: bool,
+    /// The local worker the next cluster question goes to.
+    next_asker: AtomicU64,
 }
 
 /// The receiving ends of the workers' query channels, one per worker.
 pub type QueryInboxes = Vec<Receiver<WorkerQuery>>;
 
 impl Shared {
-    /// Shared state for `workers` workers.
-    pub fn new(workers: usize, feed: Feed, rejects: RejectLog) -> (Arc<Shared>, QueryInboxes) {
+    /// Shared state for `workers` workers of this process; in a `cluster`,
+    /// with the process's global identifier table and content store, the
+    /// ones values crossing processes are read into.
+    pub fn new(
+        workers: usize,
+        feed: Feed,
+        rejects: RejectLog,
+        cluster: bool,
+    ) -> (Arc<Shared>, QueryInboxes) {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
+        let (ids, texts) = if cluster {
+            (Interner::global(), ContentStore::global())
+        } else {
+            (Interner::new(), ContentStore::new())
+        };
         let shared = Shared {
-            ids: Interner::new(),
-            texts: ContentStore::new(),
+            ids,
+            texts,
             feed,
             rejects,
             dedup: Default::default(),
@@ -181,13 +200,38 @@ impl Shared {
             memory_pending: Mutex::new(Vec::new()),
             memory_waiting: AtomicBool::new(false),
             memory_drained: AtomicU64::new(0),
+            cluster,
+            next_asker: AtomicU64::new(0),
         };
         (Arc::new(shared), receivers)
     }
 
-    /// Number of workers.
+    /// Number of workers of this process.
     pub fn workers(&self) -> usize {
         self.queries.len()
+    }
+
+    /// Whether this process is one of a cluster's.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// This process's counters, by name (what [`Question::Counters`] sums
+    /// over a cluster).
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        let mut c = BTreeMap::new();
+        let lines: u64 = self.feed.sources().iter().map(|s| s.events()).sum();
+        c.insert("lines".to_owned(), lines);
+        c.insert("valid".to_owned(), self.valid.load(Ordering::Relaxed));
+        c.insert("rejected".to_owned(), self.rejects.total());
+        for (reason, n) in self.rejects.by_reason() {
+            c.insert(format!("rejected.{reason}"), n);
+        }
+        c.insert("duplicates".to_owned(), self.duplicates());
+        c.insert("conflicts".to_owned(), self.conflicts());
+        c.insert("context_texts".to_owned(), self.texts.len() as u64);
+        c.insert("context_text_bytes".to_owned(), self.texts.text_bytes());
+        c
     }
 
     /// A worker reports the first epoch it has not completed; returns the
@@ -285,7 +329,15 @@ impl Shared {
         let what = describe(&question);
         let question = Arc::new(question);
         let (tx, rx) = crossbeam_channel::unbounded();
-        for q in &self.queries {
+        // In a cluster one local worker asks them all, and replies merged.
+        let askers: &[Sender<WorkerQuery>] = if self.cluster {
+            let n = self.next_asker.fetch_add(1, Ordering::Relaxed) as usize;
+            let i = n % self.queries.len().max(1);
+            &self.queries[i..=i]
+        } else {
+            &self.queries
+        };
+        for q in askers {
             // A worker that has stopped cannot answer; the timeout below reports it.
             let _ = q.send(WorkerQuery {
                 question: Arc::clone(&question),
@@ -296,7 +348,7 @@ impl Shared {
         let mut merged: Option<Reply> = None;
         let deadline = std::time::Instant::now() + timeout;
         let mut answers = 0;
-        while answers < self.queries.len() {
+        while answers < askers.len() {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(Some(part)) => {
                     answers += 1;

@@ -3,12 +3,14 @@
 //! allow, and answers read queries from its traces (between steps, and
 //! while an operator waits inside one: [`crate::waiting`]).
 
+use crate::cluster_reads::ClusterReads;
 use crate::ingest::ingest;
 use crate::shared::{Shared, WorkerQuery};
 use crate::slow_operators;
 use crate::waiting;
 use crossbeam_channel::Receiver;
-use helixflow_operators::views::{build_views, ViewContext, ViewExports, ViewSet};
+use helixflow_operators::query::{Question, Reply};
+use helixflow_operators::views::{build_views, ViewContext, ViewExports, ViewSet, ViewTraces};
 use helixflow_operators::Time;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -41,9 +43,21 @@ pub fn run_worker(
     // Borrowed by this loop between steps, and by the read service while an
     // operator waits within a step: never both at once.
     let traces = Rc::new(RefCell::new(traces));
-    // One way to answer reads, between steps and while an operator waits.
-    {
-        let (traces, shared) = (Rc::clone(&traces), Arc::clone(&shared));
+    let local = index % shared.workers();
+    let answer = {
+        let shared = Arc::clone(&shared);
+        move |traces: &mut ViewTraces, question: &Question, as_of: Time| {
+            answer(traces, question, as_of, &shared, local == 0)
+        }
+    };
+    // A cluster's reads go through the dataflow, to every worker of every
+    // process; one process's are answered from the inbox directly.
+    let mut cluster_reads = shared
+        .is_cluster()
+        .then(|| ClusterReads::build(worker, Rc::clone(&traces), Box::new(answer.clone())));
+    if cluster_reads.is_none() {
+        // One way to answer reads, between steps and while an operator waits.
+        let (traces, inbox) = (Rc::clone(&traces), inbox.clone());
         waiting::serve_while_waiting(move || {
             while let Ok(WorkerQuery {
                 question,
@@ -51,9 +65,9 @@ pub fn run_worker(
                 reply,
             }) = inbox.try_recv()
             {
-                let answer = traces.borrow_mut().answer(&question, as_of, &shared.ids);
+                let answered = answer(&mut traces.borrow_mut(), &question, as_of);
                 // The asker may have given up (timeout); nothing to do then.
-                let _ = reply.send(answer);
+                let _ = reply.send(answered);
             }
         });
     }
@@ -61,7 +75,14 @@ pub fn run_worker(
     while !shared.shutdown.load(Ordering::Relaxed) {
         worker.step_or_park(Some(Duration::from_millis(1)));
         let upper = traces.borrow_mut().upper().unwrap_or(Time::MAX);
-        let allowed = shared.publish(index, upper);
+        let mut allowed = shared.publish(local, upper);
+        if let Some(reads) = cluster_reads.as_mut() {
+            while let Ok(query) = inbox.try_recv() {
+                reads.ask(query);
+            }
+            reads.advance(allowed);
+            allowed = allowed.min(reads.compaction_bound());
+        }
         if allowed > compacted && allowed < Time::MAX {
             traces.borrow_mut().compact_to(allowed);
             compacted = allowed;
@@ -69,16 +90,45 @@ pub fn run_worker(
         waiting::answer_waiting_reads();
     }
     waiting::stop_serving();
+    // A cluster's workers finish together: with every question input
+    // closed, the read dataflows complete everywhere.
+    let clustered = cluster_reads.take().is_some();
     // A closed input (finished files): let the dataflow run to completion,
     // so the sinks' export operators see the final frontier and hand over
     // their last changes. Unbounded sources (Kafka, generator, followed
     // files) never close their input: drop the dataflow rather than wait.
-    if traces.borrow_mut().upper().is_none() {
+    if clustered || traces.borrow_mut().upper().is_none() {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while worker.step() && std::time::Instant::now() < deadline {}
+        while worker.step_or_park(Some(Duration::from_millis(1)))
+            && std::time::Instant::now() < deadline
+        {}
     }
     drop(traces);
     for id in worker.installed_dataflows() {
         worker.drop_dataflow(id);
+    }
+}
+
+/// A worker's reply to `question` at `as_of`: from its traces, or, for the
+/// engine's own questions, its process's counters (`first`: this is the
+/// process's first worker, which alone reports them) or its stop.
+fn answer(
+    traces: &mut ViewTraces,
+    question: &Question,
+    as_of: Time,
+    shared: &Shared,
+    first: bool,
+) -> Option<Reply> {
+    match question {
+        Question::Counters => Some(Reply::Counters(if first {
+            shared.counters()
+        } else {
+            Default::default()
+        })),
+        Question::Stop => {
+            shared.shutdown.store(true, Ordering::Relaxed);
+            Some(Reply::Counters(Default::default()))
+        }
+        question => traces.answer(question, as_of, &shared.ids),
     }
 }

@@ -30,6 +30,8 @@ fn api_serves_consistent_views_pages_and_errors() {
         epoch_lines: 1_000_000,
         progress: false,
         views: helixflow_operators::views::ViewSet::all(),
+        cluster: None,
+        timeouts: Default::default(),
     })
     .unwrap();
 

@@ -414,6 +414,8 @@ pub fn file_engine(
         rejects: helixflow_engine::rejects::RejectLog::default(),
         feed_capacity: 8,
         sinks: Vec::new(),
+        cluster: None,
+        timeouts: Default::default(),
     })
     .expect("engine starts")
 }

@@ -72,6 +72,8 @@ fn appended_lines_become_visible() {
         rejects: RejectLog::default(),
         feed_capacity: 8,
         sinks: Vec::new(),
+        cluster: None,
+        timeouts: Default::default(),
     })
     .unwrap();
     let first = wait_for(&engine, 10);

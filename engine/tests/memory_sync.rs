@@ -100,6 +100,8 @@ fn a_barrier_that_cannot_be_reached_times_out_and_loses_nothing() {
         rejects: RejectLog::default(),
         feed_capacity: 8,
         sinks: Vec::new(),
+        cluster: None,
+        timeouts: Default::default(),
     })
     .unwrap();
     let server = common::serve(&engine, &sources);

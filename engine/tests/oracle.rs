@@ -46,6 +46,8 @@ fn run_replay(
         epoch_lines,
         progress: false,
         views: helixflow_operators::views::ViewSet::all(),
+        cluster: None,
+        timeouts: Default::default(),
     })
     .unwrap();
     let mut files = BTreeMap::new();

@@ -16,15 +16,51 @@
 //! Cost per message: the UTF-8 bytes, a 16-byte boxed-slice handle, the
 //! allocator's rounding of the text, and the 8-byte reference in each fact
 //! that holds it (docs/benchmarks.md measures it).
+//!
+//! Across the processes of a cluster a reference means nothing, so it
+//! crosses as its text: a [`ContentRef`] serializes as the text it points
+//! to in [`ContentStore::global`], and deserializes by storing that text in
+//! the receiving process's global store (as [`crate::intern::Id`] does).
 
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use serde::de::{Error as _, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::sync::{Arc, OnceLock};
 
 /// Where a message's text is in the [`ContentStore`].
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentRef(pub u64);
+
+/// The store a cluster's engine uses, and references crossing processes
+/// are written from and read into.
+static GLOBAL: OnceLock<ContentStore> = OnceLock::new();
+
+fn global() -> &'static ContentStore {
+    GLOBAL.get_or_init(ContentStore::new)
+}
+
+impl Serialize for ContentRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(global().get(*self))
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl Visitor<'_> for Text {
+            type Value = ContentRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a message's text")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ContentRef, E> {
+                Ok(global().put(s))
+            }
+        }
+        deserializer
+            .deserialize_str(Text)
+            .map_err(|e| D::Error::custom(format!("a message text: {e}")))
+    }
+}
 
 /// The process-wide, append-only store of message texts.
 #[derive(Clone, Default)]
@@ -36,6 +72,11 @@ impl ContentStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This process's global store (a cluster's engine uses it).
+    pub fn global() -> Self {
+        global().clone()
     }
 
     /// Stores `text`; its reference.
@@ -70,6 +111,15 @@ impl ContentStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_crosses_as_its_text() {
+        let store = ContentStore::global();
+        let r = store.put("a text with \"quotes\"");
+        let json = serde_json::to_string(&r).unwrap();
+        let back: ContentRef = serde_json::from_str(&json).unwrap();
+        assert_eq!(store.get(back), "a text with \"quotes\"");
+    }
 
     #[test]
     fn texts_read_back_by_reference_from_any_thread() {

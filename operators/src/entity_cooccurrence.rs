@@ -4,8 +4,10 @@
 //! A self-join of the memberships produces one pair incidence per
 //! conversation, and an arrangement of the pairs consolidates them: the
 //! arrangement's accumulated difference *is* the count, so no reduce (and no
-//! second copy of ~10M pairs) is needed. Pairs are keyed by (smaller id,
-//! larger id); rendering orients them by UTF-8 string order.
+//! second copy of ~10M pairs) is needed. Pairs are keyed by the two ids in
+//! [`Id::precedes`] order (by number in one process, by string in a
+//! cluster, so every process forms the same key); rendering orients them by
+//! UTF-8 string order.
 
 use crate::intern::Id;
 use crate::memberships::MembershipTrace;
@@ -22,6 +24,6 @@ pub fn entity_cooccurrence<'s>(
 ) -> Arranged<'s, CooccurrenceTrace> {
     members
         .clone()
-        .join_core(members, |_conv, a, b| (a < b).then_some((*a, *b)))
+        .join_core(members, |_conv, a, b| a.precedes(*b).then_some((*a, *b)))
         .arrange_by_self_named("entity_cooccurrence")
 }

@@ -5,18 +5,100 @@
 //! is 8 bytes); rendering turns ids back into strings and sorts by them.
 //! Lookups by string go through a sharded map (read-locked on the hot path);
 //! lookups by id read an append-only vector without any lock.
+//!
+//! # Across processes
+//!
+//! An id is a handle into its own process's table; a cluster has no shared
+//! address space, so the numbers differ from process to process. What
+//! crosses a process boundary (timely's exchange serializes with serde) is
+//! the string: [`Id`] serializes as the string it stands for, read from
+//! [`Interner::global`], and deserializes by interning that string into the
+//! receiving process's global table. Two different strings therefore never
+//! share an id, whatever their hashes, and the same string means the same
+//! thing everywhere. Where an id is routed (an exchange picks a worker by
+//! its hash), every process must pick the same worker for the same string:
+//! after [`route_by_name`], an id hashes as its string, not its number.
+//! A hash collision then only puts two strings on one worker, where they
+//! stay two keys.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::{Arc, RwLock};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// An interned identifier. Its order is arbitrary (arrival order), never the
 /// string order: sort by [`Interner::resolve`] when order matters.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Id(pub u32);
+
+/// The table of this process that ids crossing processes are read from
+/// and interned into.
+static GLOBAL: OnceLock<Interner> = OnceLock::new();
+
+/// Whether ids hash as their strings (a cluster) or as their numbers.
+static ROUTE_BY_NAME: AtomicBool = AtomicBool::new(false);
+
+fn global() -> &'static Interner {
+    GLOBAL.get_or_init(Interner::new)
+}
+
+/// From now on, in this process, an [`Id`] hashes as its string in the
+/// [global table](Interner::global), so that every process of a cluster
+/// routes the same string to the same worker. Call it before any id is
+/// made; it cannot be undone.
+pub fn route_by_name() {
+    ROUTE_BY_NAME.store(true, Ordering::Release);
+}
+
+impl Id {
+    /// A total order on ids that every process agrees on (for a pair's
+    /// canonical order): by number in one process, by string in a cluster,
+    /// where numbers differ from process to process.
+    pub fn precedes(self, other: Id) -> bool {
+        if ROUTE_BY_NAME.load(Ordering::Relaxed) {
+            let table = global();
+            table.resolve(self) < table.resolve(other)
+        } else {
+            self < other
+        }
+    }
+}
+
+impl Hash for Id {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        if ROUTE_BY_NAME.load(Ordering::Relaxed) {
+            global().resolve(*self).hash(state);
+        } else {
+            state.write_u32(self.0);
+        }
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(global().resolve(*self))
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Id;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an identifier's string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Id, E> {
+                global().intern(s).map_err(E::custom)
+            }
+        }
+        deserializer
+            .deserialize_str(Name)
+            .map_err(|e| D::Error::custom(format!("an interned id: {e}")))
+    }
+}
 
 const SHARDS: usize = 32;
 
@@ -55,6 +137,12 @@ impl Interner {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This process's global table: the one a cluster's engine uses, and
+    /// the one ids crossing processes are written from and read into.
+    pub fn global() -> Self {
+        global().clone()
     }
 
     fn shard(&self, s: &str) -> &Shard {
@@ -107,6 +195,21 @@ impl Interner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_crosses_as_its_string() {
+        let ids = Interner::global();
+        let id = ids.intern("conv-üx").unwrap();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, "\"conv-üx\"");
+        let back: Id = serde_json::from_str("\"conv-üx\"").unwrap();
+        assert_eq!(back, id);
+        // A string this process never saw is interned on arrival.
+        let new: Id = serde_json::from_str("\"seen-first-on-the-wire\"").unwrap();
+        assert_eq!(ids.resolve(new), "seen-first-on-the-wire");
+        assert_ne!(new, id);
+        assert!(serde_json::from_str::<Id>("17").is_err());
+    }
 
     #[test]
     fn same_string_same_id_across_threads() {

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use timely::progress::Antichain;
 
 /// A question to every worker.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Question {
     /// Every row of a view.
     View(ViewName),
@@ -58,10 +58,18 @@ pub enum Question {
     /// once: when `min` is below [`HEAVY`] (the index does not hold
     /// every pair to count).
     TopPairs { min: Diff, limit: usize, scan: bool },
+    /// The engine's counters (lines read, rejections, duplicates...): the
+    /// first worker of each process replies with its process's, the others
+    /// with none, so the merged reply is the cluster's. Answered by the
+    /// engine, not the traces.
+    Counters,
+    /// A cluster's leader is done with the others (`replay`): every worker
+    /// that receives it stops its process. Answered by the engine.
+    Stop,
 }
 
 /// The calls [`Question::Latencies`] asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LatencyRange {
     pub provider: Id,
     pub model: Option<Id>,
@@ -80,7 +88,7 @@ impl LatencyRange {
 }
 
 /// A search of the entity directory (api.md, `POST /v1/knowledge/search`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Search {
     /// The trimmed query, lower-cased.
     pub query: String,
@@ -91,7 +99,9 @@ pub struct Search {
 }
 
 /// How a directory row matches a search (the ranking's first key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum MatchClass {
     Exact,
     Prefix,
@@ -126,7 +136,7 @@ impl MatchClass {
 }
 
 /// A matching row.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Match {
     pub id: Id,
     pub row: DirectoryRow,
@@ -137,7 +147,7 @@ pub struct Match {
 pub type NodeRows = Vec<(String, NodeRow)>;
 
 /// One worker's reply (or the merged replies of all).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
     /// Rows of a view.
     View(ViewPart),
@@ -168,6 +178,8 @@ pub enum Reply {
     },
     /// Pairs counted at least `min`, and the ones that can rank (see [`top_pairs`]).
     TopPairs { kept: u64, pairs: Vec<Pair> },
+    /// Named counters, summed over the replies.
+    Counters(std::collections::BTreeMap<String, u64>),
 }
 
 /// An `entity_cooccurrence` row: (pair, count).
@@ -252,6 +264,11 @@ impl Reply {
                     *row = other;
                 }
                 rounds.append(&mut more);
+            }
+            (Reply::Counters(a), Reply::Counters(b)) => {
+                for (name, n) in b {
+                    *a.entry(name).or_default() += n;
+                }
             }
             // Replies to different questions are never merged.
             _ => {}
@@ -523,6 +540,8 @@ impl ViewTraces {
                     .next(),
                 rounds: values_of(self.debate_rounds.as_mut()?, debate, as_of),
             },
+            // The engine answers these; the traces hold nothing for them.
+            Question::Counters | Question::Stop => return None,
         })
     }
 }

@@ -17,7 +17,9 @@ use crate::Diff;
 use helixflow_types::event::Role;
 
 /// The contract's views.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ViewName {
     ConversationSnapshots = 0,
     EntityCooccurrence = 1,
@@ -252,7 +254,7 @@ impl std::fmt::Display for ViewName {
 }
 
 /// The rows of one view that one worker holds (unsorted, ids not resolved).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ViewPart {
     Conversations(Vec<(Id, ConversationRow)>),
     /// ((smaller id, larger id), count).

@@ -277,6 +277,34 @@ impl SourceHandle {
     }
 }
 
+/// Which part of an input this process reads, in a cluster of `of`
+/// processes (the default, `0 of 1`, is all of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// This process's index.
+    pub index: usize,
+    /// Processes sharing the input.
+    pub of: usize,
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Share { index: 0, of: 1 }
+    }
+}
+
+impl Share {
+    /// Whether the `n`-th of some items (files, parts) is this process's.
+    pub fn takes(&self, n: usize) -> bool {
+        n % self.of.max(1) == self.index
+    }
+
+    /// Whether this process reads everything.
+    pub fn is_all(&self) -> bool {
+        self.of <= 1
+    }
+}
+
 /// How a source assigns epochs.
 #[derive(Clone, Debug)]
 pub enum EpochPolicy {

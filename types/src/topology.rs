@@ -7,11 +7,13 @@
 //! `${NAME:-default}` (inside double-quoted strings), so one file serves a
 //! laptop, CI and docker compose. `$${` writes a literal `${`.
 
+mod cluster;
 mod kafka;
 mod lake;
 mod sinks;
 
 use crate::event::EventKind;
+pub use cluster::{Cluster, ClusterArgs, ClusterConfig, ClusterError, PROCESS_ENV};
 pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
 pub use lake::{LakeS3Settings, LakeSinkConfig, LakeSourceConfig};
 use serde::Deserialize;
@@ -64,6 +66,9 @@ pub struct Topology {
     /// The REST API.
     #[serde(default)]
     pub api: ApiConfig,
+    /// The processes of a cluster (absent: one process).
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 fn default_name() -> String {

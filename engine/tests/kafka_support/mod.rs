@@ -219,6 +219,8 @@ pub fn replay_views(lines: &[String], dir: &Path) -> (BTreeMap<String, String>, 
         epoch_lines: 5_000,
         progress: false,
         views: helixflow_operators::views::ViewSet::all(),
+        cluster: None,
+        timeouts: Default::default(),
     })
     .expect("replay");
     let views = VIEW_NAMES
