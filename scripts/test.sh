@@ -111,6 +111,29 @@ TOML
   wait "$api_pid"
 done
 
+echo "== the query contract from each process of a 2-process cluster (contract_oracle.py --api)"
+hosts="$work/cluster-hosts"
+printf '127.0.0.1:%s\n127.0.0.1:%s\n' "$(free_port)" "$(free_port)" > "$hosts"
+sed -e 's/^workers = .*/workers = 1/' "$work/api.toml" > "$work/cluster.toml"
+printf '[cluster]\nhostfile = "%s"\n' "$hosts" >> "$work/cluster.toml"
+cluster_pids=()
+cluster_ports=()
+for process in 0 1; do
+  port="$(free_port)"
+  cluster_ports+=("$port")
+  HELIXFLOW_PROCESS=$process RUST_LOG=warn "$helixflow" run "$work/cluster.toml" --api "127.0.0.1:$port" 2> "$work/cluster-$process.log" &
+  cluster_pids+=("$!")
+done
+for port in "${cluster_ports[@]}"; do
+  if ! python3 scripts/check/contract_oracle.py --api "127.0.0.1:$port" --wait-done "$work"/part-*.jsonl; then
+    kill "${cluster_pids[@]}" || true
+    cat "$work"/cluster-*.log >&2
+    exit 1
+  fi
+done
+kill -INT "${cluster_pids[@]}"
+wait "${cluster_pids[@]}" || true
+
 # shellcheck source=check/python_env.sh
 source scripts/check/python_env.sh
 reset_sinks() {
