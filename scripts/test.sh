@@ -168,6 +168,19 @@ enabled = false
 TOML
 RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
 "$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events.jsonl"
+echo "== the same through a 2-process cluster (process 0 runs the sinks; every row written once)"
+reset_sinks
+sed -e 's/^workers = .*/workers = 1/' "$work/sinks.toml" > "$work/sinks-cluster.toml"
+printf '[cluster]\nhostfile = "%s"\n' "$hosts" >> "$work/sinks-cluster.toml"
+cluster_pids=()
+for process in 0 1; do
+  HELIXFLOW_PROCESS=$process RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks-cluster.toml" 2> "$work/sinks-cluster-$process.log" &
+  cluster_pids+=("$!")
+done
+for pid in "${cluster_pids[@]}"; do
+  wait "$pid" || { cat "$work"/sinks-cluster-*.log >&2; exit 1; }
+done
+"$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events.jsonl"
 echo "== the same run again: the stores must not change (idempotent writes)"
 RUST_LOG=warn "$helixflow" run --exit-when-done "$work/sinks.toml" 2> "$work/sinks.log" || { cat "$work/sinks.log" >&2; exit 1; }
 "$check_python" scripts/check/sinks_check.py "$work/w1" "$clickhouse_tcp_port" "$NEO4J_URI" "$work/events.jsonl"

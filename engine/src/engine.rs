@@ -2,6 +2,7 @@
 //! the timely workers, and (if asked) the API server.
 
 use crate::cluster::{self, ConnectError, Timeouts};
+use crate::cluster_sinks::{ExportShape, Forwarder};
 use crate::db_sinks::{written_epoch, DbSinks};
 use crate::lake_source::{self, LakeProgress};
 use crate::rejects::RejectLog;
@@ -118,7 +119,19 @@ impl Engine {
             .collect();
         let (shared, inboxes) =
             Shared::new(spec.workers, feed, spec.rejects, spec.cluster.is_some());
-        let db_sinks = DbSinks::start(&spec.sinks, spec.workers, &shared)?;
+        // A cluster's sinks run on process 0, fed by every worker of every
+        // process ([`crate::cluster_sinks`]); the others start none.
+        let processes = spec.cluster.as_ref().map_or(1, Cluster::processes);
+        let shape = ExportShape::of_sinks(&spec.sinks);
+        let forwarding = processes > 1 && shape.any();
+        if forwarding {
+            shared.sinks_in_cluster();
+        }
+        let db_sinks = if leader {
+            DbSinks::start(&spec.sinks, spec.workers * processes, &shared)?
+        } else {
+            DbSinks::start(&[], spec.workers, &shared)?
+        };
         let file_progress = Arc::new(FileProgress::default());
         let mut sources = Vec::new();
         let mut kafka = Vec::new();
@@ -193,7 +206,7 @@ impl Engine {
                         absorbed: {
                             let shared = Arc::clone(&shared);
                             let sinks = db_sinks.status.clone();
-                            Arc::new(move || shared.complete().0.min(written_epoch(&sinks)))
+                            Arc::new(move || shared.complete().0.min(shared.sinks_written(&sinks)))
                         },
                     };
                     let name = k.name.clone();
@@ -209,6 +222,10 @@ impl Engine {
         let views = spec.views;
         let exports = db_sinks.exports.clone();
         let threads = spec.workers;
+        let written: Arc<dyn Fn() -> helixflow_operators::Time + Send + Sync> = {
+            let statuses = db_sinks.status.clone();
+            Arc::new(move || written_epoch(&statuses))
+        };
         let run = move |worker: &mut timely::worker::Worker| {
             let local = worker.index() % threads;
             let inbox = inboxes
@@ -220,7 +237,27 @@ impl Engine {
                     worker: worker.index(),
                     ..exports.clone()
                 };
-                run_worker(worker, Arc::clone(&worker_shared), views, inbox, exports);
+                let (forwarder, exports) = if forwarding {
+                    let (f, e) = Forwarder::build(
+                        worker,
+                        shape,
+                        leader.then_some(exports),
+                        leader.then(|| Arc::clone(&written)),
+                        threads,
+                        Arc::clone(&worker_shared),
+                    );
+                    (Some(f), e)
+                } else {
+                    (None, exports)
+                };
+                run_worker(
+                    worker,
+                    Arc::clone(&worker_shared),
+                    views,
+                    inbox,
+                    exports,
+                    forwarder,
+                );
             }
         };
         let workers = match &spec.cluster {
@@ -263,7 +300,7 @@ impl Engine {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let (readable, closed) = self.shared.complete();
-            let written = written_epoch(&self.sinks);
+            let written = self.sinks_written();
             if written >= readable || (closed && written == helixflow_operators::Time::MAX) {
                 return true;
             }
@@ -272,6 +309,12 @@ impl Engine {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    /// The latest epoch every sink has written (a cluster's: as process 0
+    /// last said).
+    pub fn sinks_written(&self) -> helixflow_operators::Time {
+        self.shared.sinks_written(&self.sinks)
     }
 
     /// Stops sources and workers; returns the first source error, if any.

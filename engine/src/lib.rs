@@ -6,6 +6,7 @@
 //! | [`engine`] | starting/stopping sources, workers and their shared state |
 //! | [`cluster`] | cluster mode: connecting the processes for timely, noticing a lost peer |
 //! | [`cluster_reads`] | reads of a cluster: questions through the dataflow to every worker, replies gathered |
+//! | [`cluster_sinks`] | a cluster's sinks on process 0: changes and raw events forwarded there, its written epoch told back |
 //! | [`db_sinks`] | database sinks (ClickHouse, Neo4j, the lake): runner threads and the fan-out to them |
 //! | [`lake_source`] | a lake's committed events read back into the feed (restore, `replay --lake`) |
 //! | [`shared`] | shared state, published frontiers, read holds, consistent snapshots |
@@ -27,6 +28,7 @@
 
 pub mod cluster;
 pub mod cluster_reads;
+pub mod cluster_sinks;
 pub mod db_sinks;
 pub mod engine;
 pub mod generate;

@@ -237,20 +237,6 @@ pub fn run(
     exit_when_done: bool,
     cluster: Option<Cluster>,
 ) -> anyhow::Result<()> {
-    if let Some(c) = &cluster {
-        if let Some(sink) = topology
-            .sinks
-            .iter()
-            .find(|s| !matches!(s, SinkConfig::Files(_)))
-        {
-            anyhow::bail!(
-                "sink `{}`: a cluster (process {} of {}) runs file sinks only, so far; database and lake sinks need one process",
-                sink.name(),
-                c.process,
-                c.processes()
-            );
-        }
-    }
     let leader = cluster.as_ref().is_none_or(Cluster::is_leader);
     if let Some(r) = crate::restore::plan(&mut topology)? {
         eprintln!(
@@ -350,7 +336,7 @@ pub fn run(
         if let Some(lost) = crate::cluster::lost_peer() {
             crate::cluster::exit_peer_lost(lost);
         }
-        shared.trim_positions(crate::db_sinks::written_epoch(&engine.sinks));
+        shared.trim_positions(engine.sinks_written());
         if let Some(e) = engine.source_error() {
             failure = Some(anyhow::anyhow!("a source failed: {e}"));
             break;

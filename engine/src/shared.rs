@@ -162,6 +162,10 @@ pub struct Shared {
     cluster: bool,
     /// The local worker the next cluster question goes to.
     next_asker: AtomicU64,
+    /// In a cluster whose sinks run on process 0: set, and the latest
+    /// epoch process 0 said its sinks have written.
+    sinks_elsewhere: AtomicBool,
+    cluster_written: AtomicU64,
 }
 
 /// The receiving ends of the workers' query channels, one per worker.
@@ -202,6 +206,8 @@ impl Shared {
             memory_drained: AtomicU64::new(0),
             cluster,
             next_asker: AtomicU64::new(0),
+            sinks_elsewhere: AtomicBool::new(false),
+            cluster_written: AtomicU64::new(0),
         };
         (Arc::new(shared), receivers)
     }
@@ -214,6 +220,27 @@ impl Shared {
     /// Whether this process is one of a cluster's.
     pub fn is_cluster(&self) -> bool {
         self.cluster
+    }
+
+    /// Marks this process as one of a cluster whose sinks run on process 0
+    /// and tell every process how far they have written.
+    pub fn sinks_in_cluster(&self) {
+        self.sinks_elsewhere.store(true, Ordering::Release);
+    }
+
+    /// Process 0 says its sinks have written every epoch up to `epoch`.
+    pub fn heard_sinks_written(&self, epoch: Time) {
+        self.cluster_written.fetch_max(epoch, Ordering::AcqRel);
+    }
+
+    /// The latest epoch every sink has written: the cluster's, as process
+    /// 0 last said, or else these local sinks'.
+    pub fn sinks_written(&self, local: &[Arc<helixflow_sinks::runner::SinkStatus>]) -> Time {
+        if self.sinks_elsewhere.load(Ordering::Acquire) {
+            self.cluster_written.load(Ordering::Acquire)
+        } else {
+            crate::db_sinks::written_epoch(local)
+        }
     }
 
     /// This process's counters, by name (what [`Question::Counters`] sums

@@ -8,7 +8,6 @@
 //! follows the answer sees every event that was in the sources when the
 //! call arrived.
 
-use crate::db_sinks::written_epoch;
 use crate::shared::Shared;
 use helixflow_api::reader::{SyncFailure, Synced};
 use helixflow_operators::Time;
@@ -73,7 +72,7 @@ pub fn sync(
                 }
             },
             Some(epoch) => {
-                let written = written_epoch(sinks);
+                let written = shared.sinks_written(sinks);
                 if written < epoch && !(closed && written == Time::MAX) {
                     Some(format!(
                         "the database sinks have written epoch {written}, not yet {epoch}"

@@ -4,6 +4,7 @@
 //! while an operator waits inside one: [`crate::waiting`]).
 
 use crate::cluster_reads::ClusterReads;
+use crate::cluster_sinks::Forwarder;
 use crate::ingest::ingest;
 use crate::shared::{Shared, WorkerQuery};
 use crate::slow_operators;
@@ -27,6 +28,7 @@ pub fn run_worker(
     views: ViewSet,
     inbox: Receiver<WorkerQuery>,
     exports: ViewExports,
+    mut forwarder: Option<Forwarder>,
 ) {
     let index = worker.index();
     slow_operators::install(worker);
@@ -74,6 +76,9 @@ pub fn run_worker(
     let mut compacted: Time = 0;
     while !shared.shutdown.load(Ordering::Relaxed) {
         worker.step_or_park(Some(Duration::from_millis(1)));
+        if let Some(f) = forwarder.as_mut() {
+            f.flush();
+        }
         let upper = traces.borrow_mut().upper().unwrap_or(Time::MAX);
         let mut allowed = shared.publish(local, upper);
         if let Some(reads) = cluster_reads.as_mut() {
@@ -97,11 +102,20 @@ pub fn run_worker(
     // so the sinks' export operators see the final frontier and hand over
     // their last changes. Unbounded sources (Kafka, generator, followed
     // files) never close their input: drop the dataflow rather than wait.
+    // Forwarded sink messages keep flowing until the views are done; then
+    // the forwarding inputs close, and its dataflow completes too.
     if clustered || traces.borrow_mut().upper().is_none() {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while worker.step_or_park(Some(Duration::from_millis(1)))
             && std::time::Instant::now() < deadline
-        {}
+        {
+            if let Some(f) = forwarder.as_mut() {
+                f.flush();
+            }
+            if probe.done() {
+                forwarder = None;
+            }
+        }
     }
     drop(traces);
     for id in worker.installed_dataflows() {

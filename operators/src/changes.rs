@@ -30,7 +30,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::progress::Antichain;
 
 /// What one worker's part of one view changed, up to `upper`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ViewChanges {
     /// The view.
     pub view: ViewName,
@@ -61,7 +61,7 @@ impl ViewChanges {
 pub type RawEvent = (u64, helixflow_types::event::Event);
 
 /// What ingest hands to sinks that keep raw events.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum RawFeed {
     /// The raw events of one input chunk.
     Events(Vec<RawEvent>),

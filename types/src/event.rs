@@ -135,7 +135,7 @@ pub enum MergeStrategy {
 }
 
 /// An entity mentioned in a message.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntityMention {
     /// Entity id.
     pub id: String,
@@ -146,7 +146,7 @@ pub struct EntityMention {
 }
 
 /// A `message` event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub event_id: String,
     pub ts: Millis,
@@ -166,7 +166,7 @@ pub struct Message {
 }
 
 /// A `memory` event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryOp {
     pub event_id: String,
     pub ts: Millis,
@@ -185,19 +185,44 @@ pub struct MemoryOp {
 pub type Properties = serde_json::Map<String, serde_json::Value>;
 
 /// An `entity` event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityUpdate {
     pub event_id: String,
     pub ts: Millis,
     pub entity_id: String,
     pub name: String,
     pub kind: String,
+    /// Crosses processes as JSON text (the compact wire formats cannot
+    /// carry a self-describing value).
+    #[serde(with = "properties_text")]
     pub properties: Option<Properties>,
     pub conversation_id: Option<String>,
 }
 
+/// An entity's properties as JSON text, for serde formats that are not
+/// self-describing (timely's exchange between processes).
+mod properties_text {
+    use super::Properties;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Option<Properties>, s: S) -> Result<S::Ok, S::Error> {
+        p.as_ref()
+            .map(|p| serde_json::Value::Object(p.clone()).to_string())
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Properties>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// A `relationship` event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RelationshipUpdate {
     pub event_id: String,
     pub ts: Millis,
@@ -209,7 +234,7 @@ pub struct RelationshipUpdate {
 }
 
 /// A `provider_call` event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderCall {
     pub event_id: String,
     pub ts: Millis,
@@ -224,7 +249,7 @@ pub struct ProviderCall {
 }
 
 /// A `debate_round` event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DebateRound {
     pub event_id: String,
     pub ts: Millis,
@@ -239,7 +264,7 @@ pub struct DebateRound {
 }
 
 /// One decoded, valid event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     Message(Message),
     Memory(MemoryOp),
