@@ -211,7 +211,7 @@ impl Engine {
                     };
                     let name = k.name.clone();
                     sources.push(std::thread::spawn(move || {
-                        kafka::run(*k, handles, epochs, hooks, status)
+                        kafka::run(*k, handles, epochs, hooks, status, share)
                             .map_err(|e| format!("kafka source `{name}`: {e}"))
                     }));
                 }

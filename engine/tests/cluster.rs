@@ -259,31 +259,5 @@ fn a_killed_process_stops_the_others_naming_it() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    children[1].kill().unwrap();
-    children[1].wait().unwrap();
-    for i in [0, 2] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = children[i].try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process {i} did not stop after its peer was killed"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = std::fs::read_to_string(&logs[i]).unwrap();
-        assert_eq!(status.code(), Some(3), "process {i}: {log}");
-        assert!(
-            log.contains(&format!("lost process 1 ({})", addresses[1])),
-            "process {i} names the lost peer: {log}"
-        );
-        assert_eq!(
-            log.matches("error: cluster:").count(),
-            1,
-            "one message, no panics: {log}"
-        );
-        assert!(!log.contains("panicked"), "{log}");
-    }
+    common::kill_and_assert_others_stop(&mut children, 1, &logs, &addresses);
 }

@@ -630,3 +630,45 @@ pub fn assert_same_view_files(a: &std::path::Path, b: &std::path::Path) -> usize
     }
     same
 }
+
+/// Kills process `killed` of a cluster and asserts every other one stops
+/// within 30 s with exit code 3 and one message naming it (no panics);
+/// `logs[i]` is process `i`'s stderr, `addresses` the cluster's.
+pub fn kill_and_assert_others_stop(
+    children: &mut [std::process::Child],
+    killed: usize,
+    logs: &[std::path::PathBuf],
+    addresses: &[String],
+) {
+    children[killed].kill().unwrap();
+    children[killed].wait().unwrap();
+    for (i, child) in children
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| *i != killed)
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "process {i} kept running without process {killed}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let log = std::fs::read_to_string(&logs[i]).unwrap();
+        assert_eq!(status.code(), Some(3), "process {i}: {log}");
+        assert!(
+            log.contains(&format!("lost process {killed} ({})", addresses[killed])),
+            "process {i} names the lost peer: {log}"
+        );
+        assert_eq!(
+            log.matches("error: cluster:").count(),
+            1,
+            "one message: {log}"
+        );
+        assert!(!log.contains("panicked"), "no panic: {log}");
+    }
+}

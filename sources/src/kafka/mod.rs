@@ -38,7 +38,7 @@ pub use dead_letter::DeadLetterProducer;
 pub use status::{KafkaStatus, PartitionState};
 pub use watermarks::WatermarkProbe;
 
-use crate::feed::{DeadLetter, EpochPolicy, RecordTopics, SourceHandle};
+use crate::feed::{DeadLetter, EpochPolicy, RecordTopics, Share, SourceHandle};
 use client::{consumer_config, StatusContext};
 use consumer::{ConsumerThread, Partition};
 use helixflow_types::topology::KafkaSourceConfig;
@@ -91,13 +91,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Runs a Kafka source until the engine stops: finds the partitions
 /// (waiting for the brokers if need be) and the group's committed offsets,
 /// then runs one consumer thread per handle, the partitions dealt out in
-/// turn. `status` is where the API and status line read its state.
+/// turn. In a cluster, this process takes its `share` of the partitions
+/// (every process lists them in one order and takes every `of`-th), so
+/// each partition is read by one consumer thread of one process. `status`
+/// is where the API and status line read its state.
 pub fn run(
     config: KafkaSourceConfig,
     handles: Vec<SourceHandle>,
     epochs: EpochPolicy,
     hooks: EngineHooks,
     status: Arc<KafkaStatus>,
+    share: Share,
 ) -> Result<(), KafkaSourceError> {
     let dead_letter = DeadLetterProducer::new(&config, Arc::clone(&status))
         .map_err(client_error("creating the dead-letter producer"))?
@@ -117,6 +121,14 @@ pub fn run(
     let Some(plan) = with_backoff(&hooks, &status, || discover(&probe, &config, &topics))? else {
         return Ok(());
     };
+    // In a cluster, this process's share of the partitions (the plan is in
+    // the same order everywhere).
+    let plan: Vec<Partition> = plan
+        .into_iter()
+        .enumerate()
+        .filter(|(j, _)| share.takes(*j))
+        .map(|(_, p)| p)
+        .collect();
     status.set_setup(Some("reading the group's committed offsets".into()));
     let Some(committed) = with_backoff(&hooks, &status, || {
         committed_offsets(&probe, &plan, &topics)
