@@ -8,7 +8,9 @@
 #  3. the query contract (api.md): an engine on the same files (-w 1, -w 2)
 #     and one fed through Kafka answer hundreds of varied queries, each
 #     compared with the same from-scratch Python computation; schemathesis
-#     runs over every route of the engine's OpenAPI document.
+#     runs over every route of the engine's OpenAPI document;
+#  4. the deployment files (scripts/check/compose_check.sh): the compose
+#     file, Prometheus's configuration and alerts, the Grafana dashboard.
 #
 # Integration tests run against real services that this script installs
 # (cached) and starts: an Apache Kafka broker, ClickHouse, Neo4j and an
@@ -38,6 +40,10 @@ for service in kafka clickhouse neo4j s3proxy; do
 done
 HELIXFLOW_KAFKA_BROKERS="$(scripts/services/kafka.sh status)"
 export HELIXFLOW_KAFKA_BROKERS
+# The servers' TLS ports, the test CA and the TLS users (engine/tests/kafka_tls.rs, sinks_tls.rs).
+eval "$(scripts/services/kafka.sh tls-env)"
+eval "$(scripts/services/clickhouse.sh tls-env)"
+eval "$(scripts/services/neo4j.sh tls-env)"
 CLICKHOUSE_URL="$(scripts/services/clickhouse.sh status)"
 NEO4J_URI="$(scripts/services/neo4j.sh status)"
 export CLICKHOUSE_URL NEO4J_URI
@@ -58,9 +64,13 @@ fi
 rm -f "$test_log"
 cargo test --workspace --doc
 
-echo "== independent contract check (scripts/check/contract_oracle.py)"
 cargo build -q --bin helixflow
 helixflow="$CARGO_TARGET_DIR/debug/helixflow"
+
+echo "== the deployment files: docker-compose.bigdata.yml, its topology, Prometheus's configuration and alerts, the Grafana dashboard"
+scripts/check/compose_check.sh "$helixflow"
+
+echo "== independent contract check (scripts/check/contract_oracle.py)"
 work="$(mktemp -d)"
 "$helixflow" generate --events 30000 --seed 7 --duplicate-ratio 0.02 --malformed-ratio 0.01 --content-chars 120 --out "$work/events.jsonl"
 python3 scripts/check/shuffle_split.py "$work/events.jsonl" 11 3 "$work/part"
@@ -252,11 +262,13 @@ fi
 echo "== a real Prometheus scrapes the same engine (scripts/check/prometheus_scrape.py)"
 scripts/services/prometheus.sh start "127.0.0.1:$api_port"
 started+=(prometheus)
+# The metrics the sinks and the API record, and every one the Grafana
+# dashboard and the alerts of docker-compose.bigdata.yml read.
+mapfile -t dashboard_metrics < <(python3 scripts/check/dashboard_check.py names)
 if ! python3 scripts/check/prometheus_scrape.py "$(scripts/services/prometheus.sh status)" "127.0.0.1:$api_port" \
-    helixflow_valid_events_total helixflow_component_state kafka_consumer_lag_records \
     helixflow_kafka_committed_offset clickhouse_insert_duration_seconds_count \
-    neo4j_transaction_committed_total helixflow_sink_rows_written_total \
-    http_request_duration_seconds_count memory_sync_lag_seconds_count; then
+    neo4j_transaction_committed_total http_request_duration_seconds_count \
+    memory_sync_lag_seconds_count "${dashboard_metrics[@]}"; then
   cat "$work/run.log" >&2
   kill "$engine_pid" || true
   exit 1

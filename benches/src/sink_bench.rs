@@ -327,7 +327,7 @@ fn clickhouse_reset(
     config: &ClickHouseSinkConfig,
     names: &Arc<dyn IdNames>,
 ) -> anyhow::Result<ClickHouseWriter> {
-    let admin = client(config);
+    let admin = client(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -353,7 +353,7 @@ fn clickhouse_count(config: &ClickHouseSinkConfig) -> anyhow::Result<u64> {
         .build()?;
     // Uncompressed: 18.16 answers compressed selects in a way the crate reads as empty.
     let n = runtime.block_on(
-        client(config)
+        client(config)?
             .with_compression(clickhouse::Compression::None)
             .query(&format!(
                 "SELECT count() FROM (SELECT * FROM {DATABASE}.conversation_snapshots FINAL) WHERE _deleted = 0"
@@ -378,7 +378,7 @@ fn clickhouse_raw(
             rows::ConversationRow::from_item(&item, &**names, 1, false)
         })
         .collect();
-    let ch = client(&config).with_database(DATABASE);
+    let ch = client(&config)?.with_database(DATABASE);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -6,11 +6,15 @@
 
 use crate::health::{sources_by_name, HealthInputs};
 use crate::kafka_health::partition_lags;
+use helixflow_operators::rows::ViewName;
 use metrics::{counter, describe_counter, describe_gauge, gauge};
 use std::sync::atomic::Ordering;
 use std::sync::Once;
 
 static DESCRIBED: Once = Once::new();
+
+/// How long a scrape waits for a view's row count.
+const VIEW_ROWS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The HELP lines, once per process.
 fn describe() {
@@ -77,6 +81,10 @@ fn describe() {
             "Every change of an epoch up to this one is in the sink's store."
         );
         describe_gauge!(
+            "helixflow_view_rows",
+            "Rows of each view at the latest complete epoch (the whole cluster's)."
+        );
+        describe_gauge!(
             "helixflow_component_state",
             "Each component's state: 0 ok, 1 degraded, 2 down (as /v1/bigdata/health)."
         );
@@ -128,6 +136,12 @@ pub fn record(inputs: &HealthInputs) {
         gauge!("helixflow_sink_rows_held", &labels).set((sink.pending() + sink.queued()) as f64);
         gauge!("helixflow_sink_written_epoch", &labels)
             .set(sink.written_frontier().saturating_sub(1) as f64);
+    }
+    for view in ViewName::ALL {
+        // A view this topology does not compute has no series.
+        if let Ok(rows) = s.rows(view, VIEW_ROWS_TIMEOUT) {
+            gauge!("helixflow_view_rows", "view" => view.as_str()).set(rows as f64);
+        }
     }
     for c in inputs.components() {
         gauge!("helixflow_component_state", "component" => c.component.as_str(), "name" => c.name)

@@ -426,8 +426,8 @@ fn status_line(reader: &EngineReader, sinks: &[Arc<SinkStatus>], rate: f64) -> S
     let (as_of, _) = s.complete();
     let mut sizes = Vec::new();
     for v in ViewName::ALL.iter().filter(|v| reader.views.contains(**v)) {
-        if let Ok(snap) = s.snapshot(*v, READ_TIMEOUT) {
-            sizes.push(format!("{}={}", v.as_str(), snap.part.len()));
+        if let Ok(rows) = s.rows(*v, READ_TIMEOUT) {
+            sizes.push(format!("{}={rows}", v.as_str()));
         }
     }
     let positions = s.feed.positions_at(as_of);

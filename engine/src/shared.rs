@@ -89,7 +89,7 @@ pub struct Snapshot {
 /// What a question reads, for errors.
 fn describe(question: &Question) -> String {
     match question {
-        Question::View(view) => format!("view `{view}`"),
+        Question::View(view) | Question::Rows(view) => format!("view `{view}`"),
         Question::Conversation(_) => "the context state (`views.context`)".to_owned(),
         Question::Directory(_)
         | Question::Partners(_)
@@ -395,6 +395,14 @@ impl Shared {
             }
         }
         merged.ok_or(SnapshotError::NotComputed(what))
+    }
+
+    /// How many rows `view` has now (from every worker, every process).
+    pub fn rows(&self, view: ViewName, timeout: Duration) -> Result<u64, SnapshotError> {
+        match self.hold().ask(Question::Rows(view), timeout)? {
+            Reply::Counters(c) => Ok(c.get("rows").copied().unwrap_or(0)),
+            _ => Err(SnapshotError::NotComputed(view.to_string())),
+        }
     }
 
     /// Forgets source positions no read can ask for any more (older than

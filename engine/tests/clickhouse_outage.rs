@@ -22,7 +22,6 @@ use helixflow_types::event::EventKind;
 use kafka_support::unique;
 use sink_support::*;
 use std::path::Path;
-use std::process::Command;
 
 /// Far below the ~300 conversations changing while the server is down.
 const MAX_PENDING_ROWS: u64 = 40;
@@ -38,25 +37,6 @@ fn table_rows(database: &str) -> Vec<String> {
          (SELECT * FROM {database}.conversation_snapshots FINAL) WHERE _deleted = 0 \
          ORDER BY conversation_id FORMAT TSV"
     ))
-}
-
-/// A query's TSV lines (tabs as spaces), through clickhouse-client.
-fn query(query: &str) -> Vec<String> {
-    let port = std::env::var("CLICKHOUSE_TCP_PORT").unwrap_or_else(|_| "9000".into());
-    let out = Command::new("clickhouse-client")
-        .args(["--port", &port, "--query", query])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.replace('\t', " "))
-        .collect()
 }
 
 fn view_rows(replay_file: &Path) -> Vec<String> {

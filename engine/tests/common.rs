@@ -672,3 +672,33 @@ pub fn kill_and_assert_others_stop(
         assert!(!log.contains("panicked"), "no panic: {log}");
     }
 }
+
+/// A CA of its own, made by openssl in `dir`, that signed none of the test
+/// servers' certificates: a client trusting only it must refuse them.
+pub fn foreign_ca(dir: &std::path::Path) -> std::path::PathBuf {
+    let ca = dir.join("other-ca.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("other.key"))
+        .arg("-out")
+        .arg(&ca)
+        .output()
+        .expect("running openssl");
+    assert!(
+        made.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    ca
+}

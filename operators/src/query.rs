@@ -58,6 +58,8 @@ pub enum Question {
     /// once: when `min` is below [`HEAVY`] (the index does not hold
     /// every pair to count).
     TopPairs { min: Diff, limit: usize, scan: bool },
+    /// How many rows a view has (`Reply::Counters` with `rows`).
+    Rows(ViewName),
     /// The engine's counters (lines read, rejections, duplicates...): the
     /// first worker of each process replies with its process's, the others
     /// with none, so the merged reply is the cluster's. Answered by the
@@ -422,6 +424,13 @@ impl ViewTraces {
     pub fn answer(&mut self, question: &Question, as_of: Time, ids: &Interner) -> Option<Reply> {
         Some(match question {
             Question::View(view) => Reply::View(self.read(*view, as_of)?),
+            Question::Rows(view) => {
+                let rows = self.read(*view, as_of)?.len() as u64;
+                Reply::Counters(std::collections::BTreeMap::from([(
+                    "rows".to_owned(),
+                    rows,
+                )]))
+            }
             Question::Conversation(conv) => {
                 Reply::Messages(values_of(self.conversation_messages.as_mut()?, conv, as_of))
             }

@@ -6,12 +6,18 @@
 #   scripts/services/clickhouse.sh status   print http://127.0.0.1:PORT and exit 0 if it runs, else exit 1
 #   scripts/services/clickhouse.sh reset    drop the `helixflow` database
 #   scripts/services/clickhouse.sh log      print the server log's path
+#   scripts/services/clickhouse.sh tls-env  print `export` lines for the HTTPS port:
+#                                           HELIXFLOW_CLICKHOUSE_HTTPS_URL, HELIXFLOW_CLICKHOUSE_CA_FILE,
+#                                           HELIXFLOW_CLICKHOUSE_TLS_USER, HELIXFLOW_CLICKHOUSE_TLS_PASSWORD
 #
 # Debian's clickhouse-server package (18.16) with the project's own minimal
 # config: listening on 127.0.0.1 only, data under
 # $HELIXFLOW_SERVICES_DIR/clickhouse (default ~/.cache/helixflow-services),
 # no interserver port. CLICKHOUSE_HTTP_PORT (default 8123) and
-# CLICKHOUSE_TCP_PORT (default 9000) choose the ports.
+# CLICKHOUSE_TCP_PORT (default 9000) choose the ports. Beside them, HTTPS on
+# CLICKHOUSE_HTTPS_PORT (default 8443) with a certificate from the project's
+# test CA (common.sh test_certs), and a user `helixflow` with a generated
+# password, for the sink's TLS test.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=common.sh
@@ -25,28 +31,20 @@ log="$home/clickhouse.log"
 pidfile="$home/clickhouse.pid"
 config="$home/config.xml"
 address="http://127.0.0.1:$http_port"
+https_port="${CLICKHOUSE_HTTPS_PORT:-8443}"
+tls_user=helixflow
+tls_password_file="$home/helixflow.password"
 
 install() {
   command -v clickhouse-server >/dev/null && command -v clickhouse-client >/dev/null && return 0
-  echo "clickhouse: installing Debian's clickhouse-server and clickhouse-client"
-  local sudo=()
-  [[ "$(id -u)" != 0 ]] && sudo=(sudo)
-  local attempt
-  for attempt in 1 2 3 4 5; do
-    # apt fails while another process holds its lock: wait and retry.
-    if "${sudo[@]}" apt-get update -q >/dev/null &&
-       DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q clickhouse-server clickhouse-client >/dev/null; then
-      return 0
-    fi
-    echo "clickhouse: apt-get failed (attempt $attempt of 5); retrying" >&2
-    sleep $((attempt * 5))
-  done
-  echo "clickhouse: could not install clickhouse-server from Debian's packages" >&2
-  return 1
+  apt_install clickhouse clickhouse-server clickhouse-client
 }
 
 write_config() {
   mkdir -p "$data/tmp" "$data/user_files" "$data/format_schemas"
+  local tls
+  tls="$(test_certs)"
+  [[ -s "$tls_password_file" ]] || { openssl rand -hex 16 > "$tls_password_file"; chmod 600 "$tls_password_file"; }
   cat > "$config" <<XML
 <?xml version="1.0"?>
 <yandex>
@@ -60,6 +58,18 @@ write_config() {
   <listen_host>127.0.0.1</listen_host>
   <http_port>$http_port</http_port>
   <tcp_port>$tcp_port</tcp_port>
+  <https_port>$https_port</https_port>
+  <openSSL>
+    <server>
+      <certificateFile>$tls/server.pem</certificateFile>
+      <privateKeyFile>$tls/server.key</privateKeyFile>
+      <verificationMode>none</verificationMode>
+      <loadDefaultCAFile>false</loadDefaultCAFile>
+      <cacheSessions>true</cacheSessions>
+      <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+      <preferServerCiphers>true</preferServerCiphers>
+    </server>
+  </openSSL>
   <max_connections>256</max_connections>
   <keep_alive_timeout>10</keep_alive_timeout>
   <max_concurrent_queries>64</max_concurrent_queries>
@@ -95,6 +105,12 @@ XML
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    <$tls_user>
+      <password>$(cat "$tls_password_file")</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </$tls_user>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
     <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>
@@ -115,8 +131,8 @@ start() {
   if pid_alive "$pidfile"; then
     stop_pid clickhouse "$pidfile" >/dev/null
   fi
-  if port_open "$http_port" || port_open "$tcp_port"; then
-    echo "clickhouse: port $http_port or $tcp_port is taken by another process; set CLICKHOUSE_HTTP_PORT / CLICKHOUSE_TCP_PORT" >&2
+  if port_open "$http_port" || port_open "$tcp_port" || port_open "$https_port"; then
+    echo "clickhouse: port $http_port, $tcp_port or $https_port is taken by another process; set CLICKHOUSE_HTTP_PORT / CLICKHOUSE_TCP_PORT / CLICKHOUSE_HTTPS_PORT" >&2
     return 1
   fi
   install
@@ -126,7 +142,15 @@ start() {
   echo $! > "$pidfile"
   ready() { [[ "$(curl -s --max-time 2 "$address/ping" 2>/dev/null)" == "Ok." ]]; }
   wait_ready clickhouse "$pidfile" "$home/clickhouse.err.log" 120 ready
-  echo "clickhouse: ready at $address"
+  echo "clickhouse: ready at $address (HTTPS at https://127.0.0.1:$https_port)"
+}
+
+tls_env() {
+  running || { echo "clickhouse: not running" >&2; return 1; }
+  echo "export HELIXFLOW_CLICKHOUSE_HTTPS_URL=https://127.0.0.1:$https_port"
+  echo "export HELIXFLOW_CLICKHOUSE_CA_FILE=$(test_certs)/ca.pem"
+  echo "export HELIXFLOW_CLICKHOUSE_TLS_USER=$tls_user"
+  echo "export HELIXFLOW_CLICKHOUSE_TLS_PASSWORD=$(cat "$tls_password_file")"
 }
 
 case "${1:-}" in
@@ -139,5 +163,6 @@ case "${1:-}" in
     clickhouse-client --port "$tcp_port" --query "DROP DATABASE IF EXISTS helixflow"
     echo "clickhouse: database helixflow dropped" ;;
   log) echo "$log" ;;
+  tls-env) tls_env ;;
   *) echo "usage: $0 start|stop|status|reset|log" >&2; exit 2 ;;
 esac

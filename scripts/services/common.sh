@@ -69,7 +69,7 @@ maven_fetch() {
 # log_lines LOG: the number of lines LOG has now (0 if absent), to pass to
 # log_since and look only at what a new process writes.
 log_lines() {
-  wc -l < "$1" 2>/dev/null || echo 0
+  if [[ -f "$1" ]]; then wc -l < "$1"; else echo 0; fi
 }
 
 # log_since LOG LINES PATTERN: true if LOG, after its first LINES lines, matches PATTERN.
@@ -97,5 +97,61 @@ wait_ready() {
   done
   echo "$name: not ready after $seconds s" >&2
   show_log_tail "$name" "$log"
+  return 1
+}
+
+# test_certs: a test CA and one server certificate for 127.0.0.1/localhost
+# signed by it, made once with openssl under $services_root/tls and shared
+# by every service that offers TLS (Kafka's SASL_SSL listener, ClickHouse's
+# HTTPS port, Neo4j's bolt+s). Prints the directory: ca.pem, server.pem,
+# server.key (PKCS#8, unencrypted), server.p12 (password in p12.password).
+test_certs() {
+  local dir="$services_root/tls"
+  if [[ ! -f "$dir/server.p12" ]]; then
+    mkdir -p "$dir"
+    (
+      cd "$dir"
+      openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout ca.key -out ca.pem \
+        -subj "/CN=Helixflow test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -sha256 -keyout server.key -out server.csr \
+        -subj "/CN=localhost" 2>/dev/null
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" > server.ext
+      openssl x509 -req -sha256 -days 3650 -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile server.ext -out server.pem 2>/dev/null
+      openssl rand -hex 16 > p12.password
+      openssl pkcs12 -export -in server.pem -inkey server.key -certfile ca.pem -name server \
+        -out server.p12.tmp -passout "file:p12.password"
+      chmod 600 ca.key server.key server.p12.tmp p12.password
+      mv server.p12.tmp server.p12
+    ) >&2 || { echo "test_certs: openssl failed in $dir" >&2; return 1; }
+  fi
+  echo "$dir"
+}
+
+# apt_install NAME [APT-OPTION...] PACKAGE...: installs Debian packages (sudo when not
+# root), retrying while another process holds apt's lock; a package that
+# starts a system service of its own (prometheus) has it stopped: the
+# project's scripts run their own.
+apt_install() {
+  local name="$1" attempt
+  shift
+  local sudo=()
+  [[ "$(id -u)" != 0 ]] && sudo=(sudo)
+  echo "$name: installing Debian's $*"
+  for attempt in 1 2 3 4 5; do
+    if "${sudo[@]}" apt-get update -q >/dev/null &&
+       DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "$@" >/dev/null; then
+      if [[ " $* " == *" prometheus "* ]]; then
+        "${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+        pkill -x -f "/usr/bin/prometheus" >/dev/null 2>&1 || true
+      fi
+      return 0
+    fi
+    echo "$name: apt-get failed (attempt $attempt of 5); retrying" >&2
+    sleep $((attempt * 5))
+  done
+  echo "$name: could not install $* from Debian's packages" >&2
   return 1
 }

@@ -7,6 +7,9 @@
 #   scripts/services/kafka.sh status   print 127.0.0.1:PORT and exit 0 if it runs, else exit 1
 #   scripts/services/kafka.sh reset    delete and recreate the contract's topics
 #   scripts/services/kafka.sh log      print the broker log's path
+#   scripts/services/kafka.sh tls-env  print `export` lines for the TLS+SCRAM listener:
+#                                      HELIXFLOW_KAFKA_TLS_BROKERS, HELIXFLOW_KAFKA_CA_FILE,
+#                                      HELIXFLOW_KAFKA_SCRAM_USER, HELIXFLOW_KAFKA_SCRAM_PASSWORD
 #   scripts/services/kafka.sh delete-records FILE
 #                                      Kafka's own DeleteRecordsCommand: delete every
 #                                      record before the offsets FILE gives
@@ -16,7 +19,11 @@
 # one combined broker+controller node listening on 127.0.0.1 only. Jars are
 # cached in $HELIXFLOW_SERVICES_DIR/kafka/libs (default
 # ~/.cache/helixflow-services); KAFKA_PORT (default 9092) and
-# KAFKA_CONTROLLER_PORT (default 9093) choose the ports.
+# KAFKA_CONTROLLER_PORT (default 9093) choose the ports. Beside the
+# plaintext listener, a SASL_SSL one on KAFKA_TLS_PORT (default 9094): TLS
+# with a certificate from the project's test CA (common.sh test_certs) and
+# SCRAM-SHA-512/256 logins, with one user (`helixflow`, a generated
+# password) added once the broker is up.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=common.sh
@@ -31,6 +38,10 @@ log="$home/kafka.log"
 pidfile="$home/kafka.pid"
 props="$home/server.properties"
 address="127.0.0.1:$port"
+tls_port="${KAFKA_TLS_PORT:-9094}"
+tls_address="127.0.0.1:$tls_port"
+scram_user=helixflow
+scram_password_file="$home/scram.password"
 
 # The contract's topics (docs/kafka.md) and their partition counts.
 topics=(
@@ -55,15 +66,24 @@ java_run() {
 
 write_config() {
   mkdir -p "$data"
+  local tls
+  tls="$(test_certs)"
   cat > "$props" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port,SASL_SSL://127.0.0.1:$tls_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$tls_port
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=$tls/server.p12
+listener.name.sasl_ssl.ssl.keystore.password=$(cat "$tls/p12.password")
+listener.name.sasl_ssl.ssl.key.password=$(cat "$tls/p12.password")
 log.dirs=$data
 num.partitions=2
 auto.create.topics.enable=false
@@ -104,6 +124,10 @@ start() {
     echo "kafka: port $port is taken by another process; set KAFKA_PORT" >&2
     return 1
   fi
+  if port_open "$tls_port"; then
+    echo "kafka: port $tls_port is taken by another process; set KAFKA_TLS_PORT" >&2
+    return 1
+  fi
   fetch_jars
   if [[ "${KAFKA_FRESH:-0}" == 1 ]]; then
     # Test runs start from empty storage: topics left by earlier runs would
@@ -127,7 +151,33 @@ start() {
   echo $! > "$pidfile"
   ready() { port_open "$port" && log_since "$log" "$marker" "Kafka Server started"; }
   wait_ready kafka "$pidfile" "$log" 300 ready
-  echo "kafka: ready at $address"
+  add_scram_user
+  echo "kafka: ready at $address (SASL_SSL with SCRAM at $tls_address)"
+}
+
+# The SCRAM login of the SASL_SSL listener (stored in the cluster's
+# metadata; adding it again replaces it).
+add_scram_user() {
+  [[ -s "$scram_password_file" ]] || { openssl rand -hex 16 > "$scram_password_file"; chmod 600 "$scram_password_file"; }
+  local password mechanism
+  password="$(cat "$scram_password_file")"
+  for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
+    java_run kafka.admin.ConfigCommand --bootstrap-server "$address" --alter \
+      --entity-type users --entity-name "$scram_user" \
+      --add-config "$mechanism=[iterations=4096,password=$password]" >> "$log" 2>&1 || {
+      echo "kafka: adding the SCRAM user $scram_user failed" >&2
+      show_log_tail kafka "$log"
+      return 1
+    }
+  done
+}
+
+tls_env() {
+  running || { echo "kafka: stopped" >&2; return 1; }
+  echo "export HELIXFLOW_KAFKA_TLS_BROKERS=$tls_address"
+  echo "export HELIXFLOW_KAFKA_CA_FILE=$(test_certs)/ca.pem"
+  echo "export HELIXFLOW_KAFKA_SCRAM_USER=$scram_user"
+  echo "export HELIXFLOW_KAFKA_SCRAM_PASSWORD=$(cat "$scram_password_file")"
 }
 
 reset_topics() {
@@ -168,11 +218,12 @@ case "${1:-}" in
     if running; then echo "$address"; else echo "kafka: stopped" >&2; exit 1; fi ;;
   reset) reset_topics ;;
   log) echo "$log" ;;
+  tls-env) tls_env ;;
   delete-records)
     [[ -n "${2:-}" ]] || { echo "kafka: delete-records needs an offsets JSON file" >&2; exit 2; }
     running || { echo "kafka: stopped" >&2; exit 1; }
     java_run org.apache.kafka.tools.DeleteRecordsCommand --bootstrap-server "$address" --offset-json-file "$2" ;;
   *)
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac

@@ -6,10 +6,13 @@
 #   scripts/services/neo4j.sh status   print bolt://127.0.0.1:PORT and exit 0 if it runs, else exit 1
 #   scripts/services/neo4j.sh reset    delete every node and relationship
 #   scripts/services/neo4j.sh log      print the launcher log's path
+#   scripts/services/neo4j.sh tls-env  print `export` lines for bolt+s: HELIXFLOW_NEO4J_TLS_URI,
+#                                      HELIXFLOW_NEO4J_CA_FILE
 #
 # Neo4j 5.26 (the last line on Java 17) from Maven Central, started by the
 # project's launcher (neo4j/Neo4jLauncher.java: DatabaseManagementServiceBuilder
-# with Bolt on 127.0.0.1, encryption off). Jars are cached in
+# with Bolt on 127.0.0.1; TLS optional on the same port, with a certificate
+# from the project's test CA, common.sh test_certs). Jars are cached in
 # $HELIXFLOW_SERVICES_DIR/neo4j/libs (default ~/.cache/helixflow-services).
 # NEO4J_BOLT_PORT (default 7687) chooses the port; NEO4J_AUTH_ENABLED=true
 # turns authentication on (off by default, for tests).
@@ -64,7 +67,7 @@ start() {
   local marker
   marker="$(log_lines "$log")"
   nohup java -Xms512m -Xmx2g -XX:+UseG1GC -Djava.awt.headless=true \
-    -cp "$classes:$libs/*" Neo4jLauncher "$home/db" "$port" "$auth" >> "$log" 2>&1 < /dev/null &
+    -cp "$classes:$libs/*" Neo4jLauncher "$home/db" "$port" "$auth" "$(test_certs)" >> "$log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
   ready() { port_open "$port" && log_since "$log" "$marker" "neo4j launcher: ready"; }
   wait_ready neo4j "$pidfile" "$log" 180 ready
@@ -90,5 +93,9 @@ with GraphDatabase.driver(sys.argv[1], auth=None) as driver, driver.session() as
 PY
     echo "neo4j: every node and relationship deleted" ;;
   log) echo "$log" ;;
-  *) echo "usage: $0 start|stop|status|reset|log" >&2; exit 2 ;;
+  tls-env)
+    running || { echo "neo4j: not running" >&2; exit 1; }
+    echo "export HELIXFLOW_NEO4J_TLS_URI=bolt+s://127.0.0.1:$port"
+    echo "export HELIXFLOW_NEO4J_CA_FILE=$(test_certs)/ca.pem" ;;
+  *) echo "usage: $0 start|stop|status|reset|log|tls-env" >&2; exit 2 ;;
 esac

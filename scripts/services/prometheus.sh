@@ -29,25 +29,7 @@ address="http://127.0.0.1:$port"
 
 install() {
   command -v prometheus >/dev/null && return 0
-  echo "prometheus: installing Debian's prometheus"
-  local sudo=()
-  [[ "$(id -u)" != 0 ]] && sudo=(sudo)
-  local attempt
-  for attempt in 1 2 3 4 5; do
-    # apt fails while another process holds its lock: wait and retry.
-    # --no-install-recommends: the server alone, not its exporters.
-    if "${sudo[@]}" apt-get update -q >/dev/null &&
-       DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends prometheus >/dev/null; then
-      # The package starts a system service on its default port: ours runs alone.
-      "${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
-      pkill -x -f "/usr/bin/prometheus" >/dev/null 2>&1 || true
-      return 0
-    fi
-    echo "prometheus: apt-get failed (attempt $attempt of 5); retrying" >&2
-    sleep $((attempt * 5))
-  done
-  echo "prometheus: could not install prometheus from Debian's packages" >&2
-  return 1
+  apt_install prometheus --no-install-recommends prometheus
 }
 
 write_config() {

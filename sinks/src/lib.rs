@@ -9,6 +9,7 @@
 //! | [`clickhouse`] | view tables in ClickHouse |
 //! | [`neo4j`] | the knowledge graph in Neo4j |
 //! | [`lake`] | every distinct valid event as Parquet, with committed manifests |
+//! | [`tls`] | the database sinks' TLS: crypto provider, trusted roots |
 
 pub mod clickhouse;
 pub mod files;
@@ -17,3 +18,4 @@ pub mod neo4j;
 pub mod pending;
 pub mod queue;
 pub mod runner;
+pub mod tls;

@@ -1,4 +1,5 @@
-//! The Neo4j sink: the knowledge graph over Bolt.
+//! The Neo4j sink: the knowledge graph over Bolt (`bolt+s://` for TLS,
+//! trusting the sink's `ca_file` beside the system's CAs).
 //!
 //! - `(:Entity {id, name, kind, properties, conversation_id, ts, event_id})`
 //!   from the `entities` view; every node's `name` and `kind` come from
@@ -21,6 +22,7 @@ use crate::runner::{SinkError, SinkWriter};
 use helixflow_operators::intern::Id;
 use helixflow_operators::rows::ViewItem;
 use helixflow_operators::rows::ViewName;
+use helixflow_types::secret::secret_from_env;
 use helixflow_types::timestamp::format_millis;
 use helixflow_types::topology::Neo4jSinkConfig;
 use neo4rs::{query, BoltList, BoltMap, BoltString, BoltType, ConfigBuilder, Graph};
@@ -73,6 +75,8 @@ pub struct Neo4jWriter {
     user: String,
     password: String,
     graph: Option<Graph>,
+    /// A CA to trust for `bolt+s://`.
+    ca_file: Option<std::path::PathBuf>,
     names: Arc<dyn IdNames>,
     runtime: tokio::runtime::Runtime,
 }
@@ -86,35 +90,57 @@ impl Neo4jWriter {
             .enable_all()
             .build()
             .map_err(|e| SinkError::new("starting the Neo4j client's runtime", e))?;
+        let secret = |var: &str| {
+            secret_from_env(var).map_err(|e| SinkError::new("reading the Neo4j credentials", e))
+        };
+        let user = secret(&config.user_env)?;
+        let password = secret(&config.password_env)?;
+        crate::tls::install_crypto_provider();
         Ok(Neo4jWriter {
+            // Plain `bolt://` and `neo4j://` connect directly to the one
+            // server (the driver does not route); the TLS schemes keep theirs.
             uri: config
                 .uri
                 .trim_start_matches("bolt://")
                 .trim_start_matches("neo4j://")
                 .to_owned(),
-            user: std::env::var(&config.user_env).unwrap_or_else(|_| "neo4j".into()),
-            password: std::env::var(&config.password_env).unwrap_or_default(),
+            ca_file: config.ca_file.clone(),
+            user: user.map_or_else(|| "neo4j".into(), |u| u.expose().to_owned()),
+            password: password.map(|p| p.expose().to_owned()).unwrap_or_default(),
             graph: None,
             names,
             runtime,
         })
     }
 
+    /// The server's address with its scheme, for messages.
+    fn display_uri(&self) -> String {
+        if self.uri.contains("://") {
+            self.uri.clone()
+        } else {
+            format!("bolt://{}", self.uri)
+        }
+    }
+
     fn graph(&mut self) -> Result<Graph, SinkError> {
         if let Some(g) = &self.graph {
             return Ok(g.clone());
         }
-        let config = ConfigBuilder::default()
+        let mut config = ConfigBuilder::default()
             .uri(&self.uri)
             .user(&self.user)
             .password(&self.password)
-            .max_connections(2)
+            .max_connections(2);
+        if let Some(ca) = &self.ca_file {
+            // neo4rs adds this file's certificates to the trusted roots.
+            config = config.with_client_certificate(ca);
+        }
+        let config = config
             .build()
             .map_err(|e| SinkError::new(format!("configuring Bolt for {}", self.uri), e))?;
-        let graph = self
-            .runtime
-            .block_on(Graph::connect(config))
-            .map_err(|e| SinkError::new(format!("connecting to bolt://{}", self.uri), e))?;
+        let graph = self.runtime.block_on(Graph::connect(config)).map_err(|e| {
+            SinkError::caused_by(format!("connecting to {}", self.display_uri()), &e)
+        })?;
         self.graph = Some(graph.clone());
         Ok(graph)
     }

@@ -39,6 +39,26 @@ impl SinkError {
             detail: detail.to_string(),
         }
     }
+
+    /// An error while doing `what`, with each of its causes (a client's
+    /// "connect error" says why only in its sources: a refused
+    /// certificate, a closed port).
+    pub fn caused_by(what: impl Into<String>, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut detail = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !detail.contains(&text) {
+                detail.push_str(": ");
+                detail.push_str(&text);
+            }
+            source = cause.source();
+        }
+        SinkError {
+            what: what.into(),
+            detail,
+        }
+    }
 }
 
 /// A store the runner writes to.

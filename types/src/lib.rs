@@ -10,8 +10,10 @@
 //! | [`decode`] | bytes → [`event::Event`] or a [`decode::Rejection`] with its reason |
 //! | [`timestamp`] | RFC 3339 parsing and formatting in UTC milliseconds |
 //! | [`topology`] | the topology file: typed, env-substituted, validated once |
+//! | [`secret`] | passwords from the environment or a file, never printed |
 
 pub mod decode;
 pub mod event;
+pub mod secret;
 pub mod timestamp;
 pub mod topology;

@@ -9,16 +9,22 @@
 
 mod cluster;
 mod kafka;
+mod kafka_security;
 mod lake;
 mod sinks;
 
 use crate::event::EventKind;
 pub use cluster::{Cluster, ClusterArgs, ClusterConfig, ClusterError, PROCESS_ENV};
 pub use kafka::{KafkaSourceConfig, KafkaTopics, OWNED_KAFKA_OPTIONS};
+pub use kafka_security::{
+    ClientValue, CredentialsError, KafkaProtocol, KafkaSecurity, SaslMechanism,
+    SECURITY_KAFKA_OPTIONS,
+};
 pub use lake::{LakeS3Settings, LakeSinkConfig, LakeSourceConfig};
 use serde::Deserialize;
 pub use sinks::{
-    ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching, GRAPH_VIEWS, RAW_EVENT_TYPES, TABLE_VIEWS,
+    ClickHouseSinkConfig, Neo4jSinkConfig, SinkBatching, BOLT_SCHEMES, GRAPH_VIEWS,
+    RAW_EVENT_TYPES, TABLE_VIEWS,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -450,14 +456,43 @@ impl Topology {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Topology, TopologyError> {
-        let substituted = substitute_env(file, text, env)?;
+        let substituted = substitute_env(file, text, &env)?;
         let topology: Topology =
             toml::from_str(&substituted).map_err(|e| TopologyError::Parse {
                 file: file.to_owned(),
                 message: e.to_string().trim_end().to_owned(),
             })?;
+        let mut topology = topology;
         topology.validate(file)?;
+        topology.resolve_credentials(file, &env)?;
         Ok(topology)
+    }
+
+    /// Reads each Kafka source's SASL credentials through `env` (once, at
+    /// load: a missing password is a load error naming the variable).
+    fn resolve_credentials(
+        &mut self,
+        file: &str,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), TopologyError> {
+        for (i, source) in self.sources.iter_mut().enumerate() {
+            if let SourceConfig::Kafka(k) = source {
+                k.client_security = k.security.client_options(env).map_err(|e| {
+                    let field = match &e {
+                        CredentialsError::Missing { what: "username", .. }
+                        | CredentialsError::Unreadable { what: "username", .. } => "username_env",
+                        _ => "password_env",
+                    };
+                    TopologyError::Invalid {
+                        file: file.to_owned(),
+                        field: format!("sources[{i}].security.{field}"),
+                        message: e.to_string(),
+                        fix: "give the engine the credentials in its environment, never in the topology".into(),
+                    }
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self, file: &str) -> Result<(), TopologyError> {
@@ -602,6 +637,18 @@ impl Topology {
                             "use e.g. `url = \"http://127.0.0.1:8123\"`",
                         ));
                     }
+                    if let Some(ca) = &c.ca_file {
+                        if !c.url.starts_with("https://") {
+                            return Err(invalid(
+                                &format!("{field}.ca_file"),
+                                format!("a CA file for {:?}, which is not HTTPS", c.url),
+                                "use an `https://` URL, or drop `ca_file`",
+                            ));
+                        }
+                        check_file(ca).map_err(|m| {
+                            invalid(&format!("{field}.ca_file"), m, "name a readable PEM file")
+                        })?;
+                    }
                     if let Some(t) = c
                         .raw_events
                         .iter()
@@ -636,12 +683,27 @@ impl Topology {
                     check_sink_views(&field, s, &GRAPH_VIEWS)
                         .and_then(|()| check_batching(&field, &c.batching))
                         .map_err(|(f, m, fix)| invalid(&f, m, &fix))?;
-                    if !c.uri.contains("://") {
+                    let scheme = c.uri.split_once("://").map(|(s, _)| s);
+                    let Some(&(_, tls)) =
+                        BOLT_SCHEMES.iter().find(|(name, _)| Some(*name) == scheme)
+                    else {
                         return Err(invalid(
                             &format!("{field}.uri"),
                             format!("{:?} is not a Bolt address", c.uri),
-                            "use e.g. `uri = \"bolt://127.0.0.1:7687\"`",
+                            "use e.g. `uri = \"bolt://127.0.0.1:7687\"` (or bolt+s://, neo4j://, neo4j+s://)",
                         ));
+                    };
+                    if let Some(ca) = &c.ca_file {
+                        if !tls {
+                            return Err(invalid(
+                                &format!("{field}.ca_file"),
+                                format!("a CA file for {:?}, which is not TLS", c.uri),
+                                "use a `bolt+s://` URI, or drop `ca_file`",
+                            ));
+                        }
+                        check_file(ca).map_err(|m| {
+                            invalid(&format!("{field}.ca_file"), m, "name a readable PEM file")
+                        })?;
                     }
                 }
             }
@@ -758,6 +820,15 @@ fn check_view_list(list: &[String]) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// `Ok` if `path` is a file, else what is wrong.
+fn check_file(path: &Path) -> Result<(), String> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(format!("{} is not a file", path.display()))
+    }
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}`; the value is escaped for a TOML

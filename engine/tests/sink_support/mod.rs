@@ -170,3 +170,22 @@ pub fn assert_backpressure_and_bound(report: &OutageReport, max_pending_rows: u6
         report.peak_held
     );
 }
+
+/// A query's TSV lines (tabs as spaces), through clickhouse-client.
+pub fn query(query: &str) -> Vec<String> {
+    let port = std::env::var("CLICKHOUSE_TCP_PORT").unwrap_or_else(|_| "9000".into());
+    let out = Command::new("clickhouse-client")
+        .args(["--port", &port, "--query", query])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.replace('\t', " "))
+        .collect()
+}

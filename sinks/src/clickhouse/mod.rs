@@ -2,6 +2,7 @@
 //! to the view (schema in [`schema`]), writing each batch of changed keys as
 //! RowBinary inserts through the `clickhouse` crate. Each insert that lands
 //! is timed in the `clickhouse_insert_duration_seconds{table}` histogram.
+//! Over `https://` it trusts the sink's `ca_file` (else the system's CAs).
 
 pub mod raw;
 pub mod rows;
@@ -11,7 +12,11 @@ use crate::pending::{Batch, IdNames, Op};
 use crate::runner::{SinkError, SinkWriter};
 use clickhouse::{Client, Compression};
 use helixflow_operators::rows::ViewName;
+use helixflow_types::secret::secret_from_env;
 use helixflow_types::topology::ClickHouseSinkConfig;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
 use raw::{RawKinds, RawTables};
 use rows::{
     ConversationRow, DebateRow, FlowRow, IntentRow, MemoryRow, PerformanceRow, PreferenceRow,
@@ -35,9 +40,31 @@ pub struct ClickHouseWriter {
 /// Rows per insert of raw events (one block: atomic on the server).
 const RAW_INSERT_ROWS: usize = 100_000;
 
-/// A client for a sink's settings (credentials from the named environment variables).
-pub fn client(config: &ClickHouseSinkConfig) -> Client {
-    let mut client = Client::default()
+/// How long an idle connection is kept (ClickHouse closes them after 3 s).
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A client for a sink's settings: HTTP or HTTPS (trusting `ca_file`, else
+/// the system's CAs), credentials from the named environment variables (or
+/// the files their `_FILE` variables name).
+pub fn client(config: &ClickHouseSinkConfig) -> Result<Client, SinkError> {
+    let mut http = HttpConnector::new();
+    http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new();
+    let https = match &config.ca_file {
+        Some(ca) => https.with_tls_config(crate::tls::client_config_trusting(ca)?),
+        None => {
+            crate::tls::install_crypto_provider();
+            https
+                .with_native_roots()
+                .map_err(|e| SinkError::new("loading the system's CA certificates", e))?
+        }
+    };
+    let connector = https.https_or_http().enable_http1().wrap_connector(http);
+    let hyper = HyperClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector);
+    let mut client = Client::with_http_client(hyper)
         .with_url(&config.url)
         .with_validation(config.validation)
         .with_compression(if config.compression {
@@ -45,13 +72,16 @@ pub fn client(config: &ClickHouseSinkConfig) -> Client {
         } else {
             Compression::None
         });
-    if let Ok(user) = std::env::var(&config.user_env) {
-        client = client.with_user(user);
+    let secret = |var: &str| {
+        secret_from_env(var).map_err(|e| SinkError::new("reading the ClickHouse credentials", e))
+    };
+    if let Some(user) = secret(&config.user_env)? {
+        client = client.with_user(user.expose());
     }
-    if let Ok(password) = std::env::var(&config.password_env) {
-        client = client.with_password(password);
+    if let Some(password) = secret(&config.password_env)? {
+        client = client.with_password(password.expose());
     }
-    client
+    Ok(client)
 }
 
 impl ClickHouseWriter {
@@ -66,8 +96,8 @@ impl ClickHouseWriter {
             .build()
             .map_err(|e| SinkError::new("starting the ClickHouse client's runtime", e))?;
         Ok(ClickHouseWriter {
-            admin: client(config),
-            client: client(config).with_database(&config.database),
+            admin: client(config)?,
+            client: client(config)?.with_database(&config.database),
             database: config.database.clone(),
             views,
             names,
@@ -92,14 +122,17 @@ impl ClickHouseWriter {
             .client
             .insert::<T>(table)
             .await
-            .map_err(|e| SinkError::new(what(), e))?;
+            .map_err(|e| SinkError::caused_by(what(), &e))?;
         for r in rows {
             insert
                 .write(r)
                 .await
-                .map_err(|e| SinkError::new(what(), e))?;
+                .map_err(|e| SinkError::caused_by(what(), &e))?;
         }
-        insert.end().await.map_err(|e| SinkError::new(what(), e))?;
+        insert
+            .end()
+            .await
+            .map_err(|e| SinkError::caused_by(what(), &e))?;
         // Only inserts that landed: a failed one is counted by the runner.
         metrics::histogram!("clickhouse_insert_duration_seconds", "table" => table.to_owned())
             .record(started.elapsed().as_secs_f64());
@@ -141,7 +174,7 @@ impl SinkWriter for ClickHouseWriter {
                     .query(s)
                     .execute()
                     .await
-                    .map_err(|e| SinkError::new(format!("creating the schema ({s})"), e))?;
+                    .map_err(|e| SinkError::caused_by(format!("creating the schema ({s})"), &e))?;
             }
             // Uncompressed: 18.16 answers compressed selects in a way the
             // crate reads as empty.

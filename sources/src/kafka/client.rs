@@ -18,11 +18,8 @@ const STATISTICS_INTERVAL_MS: &str = "500";
 /// the options the engine owns (validated at load not to clash).
 pub(crate) fn consumer_config(k: &KafkaSourceConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
-    for (key, value) in &k.options {
-        c.set(key, value);
-    }
-    c.set("bootstrap.servers", &k.brokers)
-        .set("group.id", &k.group_id)
+    client_base(&mut c, k);
+    c.set("group.id", &k.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -35,14 +32,23 @@ pub(crate) fn consumer_config(k: &KafkaSourceConfig) -> ClientConfig {
 /// The dead-letter producer's settings: idempotent, LZ4.
 pub(crate) fn dead_letter_config(k: &KafkaSourceConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
-    for (key, value) in &k.options {
-        c.set(key, value);
-    }
-    c.set("bootstrap.servers", &k.brokers)
-        .set("enable.idempotence", "true")
+    client_base(&mut c, k);
+    c.set("enable.idempotence", "true")
         .set("compression.type", "lz4")
         .set("linger.ms", "5");
     c
+}
+
+/// What every client of the source shares: the pass-through options, the
+/// brokers, and TLS/SASL (validated at load not to clash).
+fn client_base(c: &mut ClientConfig, k: &KafkaSourceConfig) {
+    for (key, value) in &k.options {
+        c.set(key, value);
+    }
+    for (key, value) in &k.client_security {
+        c.set(*key, value.expose());
+    }
+    c.set("bootstrap.servers", &k.brokers);
 }
 
 /// Routes librdkafka's statistics and errors into the source's status.
@@ -70,14 +76,20 @@ impl ClientContext for StatusContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.status.broker_error(format!("{error} ({reason})"));
+        self.status.client_error(format!("{error} ({reason})"));
     }
 
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error => {
-                tracing::error!(target: "librdkafka", "{facility}: {message}")
+                tracing::error!(target: "librdkafka", "{facility}: {message}");
+                // A broker connection failing (FAIL: TLS handshake, SASL
+                // authentication...) says why here; the operation that
+                // then fails says only "transport failure".
+                if facility == "FAIL" {
+                    self.status.client_error(message.to_owned());
+                }
             }
             L::Warning => tracing::warn!(target: "librdkafka", "{facility}: {message}"),
             _ => tracing::debug!(target: "librdkafka", "{facility}: {message}"),

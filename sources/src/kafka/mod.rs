@@ -118,7 +118,13 @@ pub fn run(
     let probe: BaseConsumer<StatusContext> = consumer_config(&config)
         .create_with_context(StatusContext::new(&status))
         .map_err(client_error("creating the consumer"))?;
-    let Some(plan) = with_backoff(&hooks, &status, || discover(&probe, &config, &topics))? else {
+    let Some(plan) = with_backoff(&hooks, &status, || {
+        // Serves the probe's queued client logs and errors (a failed TLS
+        // handshake or SASL login says why there, into `status`).
+        let _ = probe.poll(Duration::from_millis(50));
+        discover(&probe, &config, &topics)
+    })?
+    else {
         return Ok(());
     };
     // In a cluster, this process's share of the partitions (the plan is in

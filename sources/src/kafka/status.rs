@@ -31,6 +31,9 @@ pub struct PartitionState {
 struct Broker {
     down_since: Option<Instant>,
     last_error: Option<String>,
+    /// The client's own latest error while down (a TLS or SASL failure
+    /// says why; an operation failing after it says only "transport").
+    client_error: Option<String>,
 }
 
 /// Shared state of one Kafka source.
@@ -137,6 +140,14 @@ impl KafkaStatus {
         b.last_error = Some(error);
     }
 
+    /// Notes an error librdkafka reported itself (its error callback): the
+    /// root cause the status keeps beside later operations' errors.
+    pub(crate) fn client_error(&self, error: String) {
+        self.broker_error(error.clone());
+        let mut b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
+        b.client_error = Some(error);
+    }
+
     /// Notes that the brokers answer again.
     pub(crate) fn broker_ok(&self) {
         if !self.down.load(Ordering::Acquire) {
@@ -144,6 +155,7 @@ impl KafkaStatus {
         }
         self.down.store(false, Ordering::Release);
         let mut b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
+        b.client_error = None;
         if let Some(since) = b.down_since.take() {
             tracing::info!(
                 "kafka source `{}`: brokers reachable again after {:.1} s",
@@ -157,10 +169,14 @@ impl KafkaStatus {
     pub fn broker_problem(&self) -> Option<String> {
         let b = self.broker.lock().unwrap_or_else(|e| e.into_inner());
         b.down_since.map(|since| {
+            let last = b.last_error.as_deref().unwrap_or("unreachable");
+            let cause = match b.client_error.as_deref() {
+                Some(c) if c != last => format!("; the client's last error: {c}"),
+                _ => String::new(),
+            };
             format!(
-                "waiting for brokers for {:.0} s ({})",
+                "waiting for brokers for {:.0} s ({last}{cause})",
                 since.elapsed().as_secs_f64(),
-                b.last_error.as_deref().unwrap_or("unreachable")
             )
         })
     }
@@ -195,5 +211,33 @@ impl KafkaStatus {
     /// Offset commits that failed (each retried at the next interval).
     pub fn commit_failures(&self) -> u64 {
         self.commit_failures.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KafkaStatus;
+
+    #[test]
+    fn the_clients_own_error_stays_beside_later_transport_failures_until_brokers_answer() {
+        let s = KafkaStatus::new("k");
+        s.client_error(
+            "SASL authentication error: Authentication failed (sasl_ssl://b:9094)".into(),
+        );
+        s.broker_error("metadata of `t`: BrokerTransportFailure".into());
+        let problem = s.broker_problem().unwrap_or_default();
+        assert!(
+            problem.contains("BrokerTransportFailure")
+                && problem.contains("the client's last error: SASL authentication error"),
+            "{problem}"
+        );
+        s.broker_ok();
+        assert_eq!(s.broker_problem(), None);
+        s.broker_error("metadata of `t`: BrokerTransportFailure".into());
+        let problem = s.broker_problem().unwrap_or_default();
+        assert!(
+            !problem.contains("SASL"),
+            "cleared once the brokers answered: {problem}"
+        );
     }
 }

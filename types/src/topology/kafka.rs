@@ -2,6 +2,7 @@
 //! event type, typed client options, and pass-through librdkafka options
 //! checked against the options the engine owns.
 
+use super::kafka_security::{ClientValue, KafkaSecurity, SECURITY_KAFKA_OPTIONS};
 use crate::event::EventKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -66,8 +67,11 @@ pub struct KafkaSourceConfig {
     /// in the `helixflow.reason` header.
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
+    /// TLS and SASL (`[sources.security]`; default plaintext).
+    #[serde(default)]
+    pub security: KafkaSecurity,
     /// Further librdkafka client options, passed through as given (except the
-    /// ones in [`OWNED_KAFKA_OPTIONS`]).
+    /// ones in [`OWNED_KAFKA_OPTIONS`] and [`SECURITY_KAFKA_OPTIONS`]).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     /// Set by the engine when it restores from its lake: per
@@ -75,6 +79,10 @@ pub struct KafkaSourceConfig {
     /// event before it). Partitions not listed start at the earliest offset.
     #[serde(skip)]
     pub resume: BTreeMap<String, i64>,
+    /// The librdkafka options `security` gives, credentials read from the
+    /// environment at load ([`super::Topology::load`]).
+    #[serde(skip)]
+    pub client_security: Vec<(&'static str, ClientValue)>,
 }
 
 fn default_fetch_wait_max_ms() -> u32 {
@@ -255,8 +263,15 @@ impl KafkaSourceConfig {
                     "remove it from `options`",
                 );
             }
+            if let Some((_, why)) = SECURITY_KAFKA_OPTIONS.iter().find(|(k, _)| k == key) {
+                return problem(
+                    &format!("options.{key:?}"),
+                    format!("`{key}` is not a pass-through option: {why}"),
+                    "remove it from `options`",
+                );
+            }
         }
-        Ok(())
+        self.security.validate()
     }
 }
 

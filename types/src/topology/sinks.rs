@@ -5,6 +5,7 @@
 
 use crate::event::EventKind;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a database sink batches, retries and bounds its backlog.
@@ -116,9 +117,14 @@ pub struct ClickHouseSinkConfig {
     /// Environment variable holding the user name (absent: `default`).
     #[serde(default = "default_clickhouse_user_env")]
     pub user_env: String,
-    /// Environment variable holding the password (absent: none).
+    /// Environment variable holding the password (absent: none), or
+    /// `<it>_FILE`, a file holding it.
     #[serde(default = "default_clickhouse_password_env")]
     pub password_env: String,
+    /// PEM file of the CA that signed the server's certificate, for an
+    /// `https://` URL (default: the system's CAs).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Compress inserts with LZ4 (the server must support it; 18.16 does).
     #[serde(default = "yes")]
     pub compression: bool,
@@ -175,7 +181,8 @@ fn yes() -> bool {
 pub struct Neo4jSinkConfig {
     /// Unique sink name.
     pub name: String,
-    /// The Bolt address, e.g. `bolt://127.0.0.1:7687`.
+    /// The Bolt address, e.g. `bolt://127.0.0.1:7687`, or `bolt+s://` for
+    /// TLS (`bolt+ssc://` trusts any certificate: for tests only).
     pub uri: String,
     /// The views written (`entities`, `relationships`,
     /// `entity_cooccurrence` by default; no other view has a graph form).
@@ -185,9 +192,13 @@ pub struct Neo4jSinkConfig {
     #[serde(default = "default_neo4j_user_env")]
     pub user_env: String,
     /// Environment variable holding the password (absent: empty, for a
-    /// server with authentication off).
+    /// server with authentication off), or `<it>_FILE`, a file holding it.
     #[serde(default = "default_neo4j_password_env")]
     pub password_env: String,
+    /// PEM file of a CA to trust beside the system's, for `bolt+s://` and
+    /// `neo4j+s://`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Batching, retries and the backlog bound (`[sinks.batching]`).
     #[serde(default)]
     pub batching: SinkBatching,
@@ -224,3 +235,13 @@ fn default_neo4j_user_env() -> String {
 fn default_neo4j_password_env() -> String {
     "NEO4J_PASSWORD".into()
 }
+
+/// The Bolt URI schemes the Neo4j sink speaks, and whether each is TLS.
+pub const BOLT_SCHEMES: [(&str, bool); 6] = [
+    ("bolt", false),
+    ("bolt+s", true),
+    ("bolt+ssc", true),
+    ("neo4j", false),
+    ("neo4j+s", true),
+    ("neo4j+ssc", true),
+];
