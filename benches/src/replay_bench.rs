@@ -10,9 +10,12 @@
 //! `cargo run --release -p helixflow-benches --bin replay-bench -- --events 1000000 --runs 3`
 
 use anyhow::{bail, Context};
+#[path = "support_binary.rs"]
+mod support_binary;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::Command;
+use support_binary::{generated, helixflow};
 
 #[derive(Parser)]
 #[command(about = "Times `helixflow replay` at -w 1 and -w 2 and prints events/s and peak RSS")]
@@ -34,34 +37,12 @@ struct Args {
     json: Option<PathBuf>,
 }
 
-fn helixflow() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name("helixflow");
-    if !bin.is_file() {
-        bail!(
-            "{} not found: run `cargo build --release` first",
-            bin.display()
-        );
-    }
-    Ok(bin)
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let bin = helixflow()?;
     std::fs::create_dir_all(&args.dir)?;
     let input = args.dir.join(format!("events-{}.jsonl", args.events));
-    if !input.is_file() {
-        eprintln!("generating {} events into {}", args.events, input.display());
-        let ok = Command::new(&bin)
-            .args(["generate", "--events", &args.events.to_string(), "--out"])
-            .arg(&input)
-            .status()?
-            .success();
-        if !ok {
-            bail!("helixflow generate failed");
-        }
-    }
+    generated(&bin, &input, args.events, 0)?;
     let mut report = Vec::new();
     println!(
         "{:>8} {:>10} {:>12} {:>12} {:>14} {:>12}",

@@ -66,7 +66,9 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
-        /// Also write the run's figures (time, events/s, peak RSS) as JSON here.
+        /// Also write the run's figures (time, events/s, CPU seconds, peak
+        /// RSS) as JSON here; in a cluster, process I > 0 writes its own to
+        /// FILE.pI.
         #[arg(long)]
         stats: Option<PathBuf>,
         /// Do not keep the context state (message texts, messages arranged by
@@ -296,6 +298,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 cluster: cluster.clone(),
                 timeouts: Default::default(),
             })?;
+            if let Some(path) = stats {
+                // In a cluster each process writes its own figures: process
+                // 0 (whose counts are the cluster's) FILE, process I FILE.pI.
+                let path = match cluster.as_ref().filter(|c| c.process > 0) {
+                    Some(c) => PathBuf::from(format!("{}.p{}", path.display(), c.process)),
+                    None => path,
+                };
+                std::fs::write(&path, summary.to_json().to_string())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             if !summary.wrote_files {
                 eprintln!(
                     "process {} read {} {unit} in {:.2}s: {} valid, {} rejected; process 0 wrote the views to {}",
@@ -320,10 +332,6 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 summary.duplicates,
                 out.display()
             );
-            if let Some(path) = stats {
-                std::fs::write(&path, summary.to_json().to_string())
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
             Ok(())
         }
         Command::Validate { topology } => {

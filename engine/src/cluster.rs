@@ -26,6 +26,7 @@
 use helixflow_types::topology::Cluster;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
@@ -365,7 +366,13 @@ pub fn watch_peers(cluster: &Cluster) {
                     .ok()
                     .and_then(|p| addresses.get(p))
                     .map_or("?", String::as_str);
-                LOST.get_or_init(|| format!("lost process {peer} ({address}): {cause}"));
+                let lost = LOST.get_or_init(|| format!("lost process {peer} ({address}): {cause}"));
+                // While running, stop here: unwinding workers that fail on
+                // the poisoned channels can panic again in their destructors
+                // and abort the process without its message.
+                if !STOPPING.load(Ordering::Acquire) {
+                    exit_peer_lost(lost);
+                }
                 return;
             }
             // After a loss every worker fails on the poisoned channels:
@@ -376,6 +383,16 @@ pub fn watch_peers(cluster: &Cluster) {
             previous(info);
         }));
     });
+}
+
+/// Set once this process stops in order (its engine shutting down): a
+/// connection failing after that is recorded, not a reason to exit 3.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Declares that this process is stopping in order: from now on a peer
+/// leaving is expected.
+pub fn stopping() {
+    STOPPING.store(true, Ordering::Release);
 }
 
 /// The message naming the lost peer, once a connection has failed.

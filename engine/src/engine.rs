@@ -366,5 +366,14 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Relaxed);
+        // Dropped without `shutdown` (start-up failed after the engine
+        // started): a cluster's workers wait for their peers' progress and
+        // would never join, keeping the error from being reported. The
+        // process is about to exit; let them go with it.
+        if self.shared.is_cluster() {
+            if let Some(workers) = self.workers.take() {
+                std::mem::forget(workers);
+            }
+        }
     }
 }

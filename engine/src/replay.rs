@@ -71,6 +71,8 @@ pub struct ReplaySummary {
     pub seconds: f64,
     /// Peak resident memory of the process, if the OS says (Linux).
     pub peak_rss_bytes: Option<u64>,
+    /// CPU time of the process (user + system), if the OS says (Linux).
+    pub cpu_seconds: Option<f64>,
     /// Message texts kept for context replay, and their bytes.
     pub context_texts: u64,
     pub context_text_bytes: u64,
@@ -95,6 +97,7 @@ impl ReplaySummary {
             compute_seconds,
             seconds: started.elapsed().as_secs_f64(),
             peak_rss_bytes: peak_rss_bytes(),
+            cpu_seconds: cpu_seconds(),
             context_texts: count("context_texts"),
             context_text_bytes: count("context_text_bytes"),
         }
@@ -111,6 +114,7 @@ impl ReplaySummary {
             "seconds": self.seconds,
             "lines_per_second": self.lines as f64 / self.seconds.max(1e-9),
             "peak_rss_bytes": self.peak_rss_bytes,
+            "cpu_seconds": self.cpu_seconds,
             "context_texts": self.context_texts,
             "context_text_bytes": self.context_text_bytes,
         })
@@ -123,6 +127,19 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// CPU time this process has used (user + system), from `/proc/self/stat`
+/// (in clock ticks of 1/100 s, Linux's fixed `USER_HZ`).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 of `rest`.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// Runs a replay to completion.
@@ -232,6 +249,7 @@ pub fn replay(spec: ReplaySpec) -> anyhow::Result<ReplaySummary> {
     });
     if shared.is_cluster() {
         // Everything is read: the other processes may go.
+        cluster::stopping();
         shared
             .hold()
             .ask(Question::Stop, Duration::from_secs(60))
@@ -292,6 +310,26 @@ fn follow_the_leader(
     }
     let mine = shared.counters();
     drop(shared);
+    cluster::stopping();
     engine.shutdown().map_err(anyhow::Error::msg)?;
     Ok(ReplaySummary::of(&mine, false, started, compute_seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_seconds_grow_while_the_process_works() {
+        let before = super::cpu_seconds().expect("Linux reports CPU time");
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let after = super::cpu_seconds().expect("Linux reports CPU time");
+        assert!(
+            after >= before + 0.1,
+            "{before} s, then {after} s after 0.3 s of work"
+        );
+    }
 }

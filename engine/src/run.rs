@@ -247,6 +247,12 @@ pub fn run(
             r.resumed.len()
         );
     }
+    // Who may call the API is settled before the engine starts: a refusal
+    // must not leave a cluster's dataflow waiting for this process.
+    let api_plan = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
+        Some(addr) => Some((addr, api_access(&topology.api, addr, api_token())?)),
+        None => None,
+    };
     let mut spec = EngineSpec::streaming(&topology);
     spec.cluster = cluster.clone();
     let views = spec.views;
@@ -263,9 +269,8 @@ pub fn run(
         .with_lakes(engine.lakes.clone())
         .with_read_timeout(topology.api.request_timeout),
     );
-    let api = match topology.api.bind_addr().filter(|_| topology.api.enabled) {
-        Some(addr) => {
-            let access = api_access(&topology.api, addr, api_token())?;
+    let api = match api_plan {
+        Some((addr, access)) => {
             let checked = access.is_checked();
             let options = ServeOptions::from_config(addr, &topology.api, access);
             let server =
@@ -289,7 +294,7 @@ pub fn run(
     {
         let flag = Arc::clone(&interrupted);
         ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-            .context("installing the Ctrl-C handler")?;
+            .context("installing the SIGINT/SIGTERM handler")?;
     }
     let sink_status = engine.sinks.clone();
     let stop_sinks = Arc::new(AtomicBool::new(false));
@@ -354,6 +359,8 @@ pub fn run(
     }
     // Stop in order: sinks write their last files and the last status line
     // prints while the workers can still answer; then the API; then the engine.
+    // In a cluster, the others may leave meanwhile.
+    crate::cluster::stopping();
     stop_sinks.store(true, Ordering::Relaxed);
     for s in sinks {
         // A sink thread that panicked has already reported through its own output.

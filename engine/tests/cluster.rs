@@ -8,41 +8,15 @@
     reason = "test helpers fail loudly on setup errors"
 )]
 
+mod cluster_support;
 mod common;
+
+use cluster_support::*;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A hostfile of `n` free ports on 127.0.0.1.
-fn hostfile(dir: &Path, n: usize) -> (PathBuf, Vec<String>) {
-    let hosts: Vec<String> = (0..n)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
-        .collect();
-    let path = dir.join(format!("hosts-{n}-{}", free_port()));
-    std::fs::write(&path, hosts.join("\n") + "\n").unwrap();
-    (path, hosts)
-}
-
-/// The dirty test input (duplicates, conflicts, malformed lines, unicode).
-fn input(dir: &Path) -> PathBuf {
-    let path = dir.join("events.jsonl");
-    std::fs::write(&path, common::test_lines(11, 8000).join("\n") + "\n").unwrap();
-    path
-}
-
-fn helixflow() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_helixflow"))
-}
 
 /// `replay` as `processes` processes of `workers` workers each, into `out`.
 fn replay_cluster(input: &Path, out: &Path, processes: usize, workers: usize, dir: &Path) {
@@ -117,89 +91,11 @@ fn replay_as_one_two_and_three_processes_writes_the_same_files() {
     }
 }
 
-/// A topology over `paths` (followed: the sources never finish) with the
-/// API on, for a cluster of `hosts`.
-fn topology(dir: &Path, paths: &[&Path], hosts: &Path, follow: bool) -> PathBuf {
-    let list = paths
-        .iter()
-        .map(|p| format!("{:?}", p.display().to_string()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let text = format!(
-        r#"version = 1
-name = "cluster-test"
-[engine]
-workers = 1
-epoch = "5ms"
-status_interval = "0s"
-[[sources]]
-name = "events"
-kind = "file"
-paths = [{list}]
-follow = {follow}
-[api]
-bind = "127.0.0.1:0"
-[cluster]
-hostfile = {hosts:?}
-"#,
-        hosts = hosts.display().to_string()
-    );
-    let path = dir.join(format!("cluster-{}.toml", free_port()));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn run_process(topology: &Path, process: usize, api: SocketAddr, log: &Path) -> Child {
-    helixflow()
-        .arg("run")
-        .arg(topology)
-        .args(["--api", &api.to_string()])
-        .env("HELIXFLOW_PROCESS", process.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn get(addr: SocketAddr, target: &str) -> Option<common::http::Reply> {
-    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    let reply = common::http::get(addr, target);
-    (reply.status == 200).then_some(reply)
-}
-
-/// `view` as `api` serves it (NDJSON, as the view files are written),
-/// once it has `rows` rows.
-fn view_text(api: SocketAddr, view: &str, rows: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(reply) = get(api, &format!("/v1/views/{view}")) {
-            let text = reply.body;
-            if text.lines().count() == rows {
-                return text;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{api}: {view} never had {rows} rows"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn every_process_api_answers_for_the_whole_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let events = input(dir.path());
-    let single = dir.path().join("single");
-    assert!(helixflow()
-        .args(["replay", "--quiet", "--out"])
-        .arg(&single)
-        .arg(&events)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success());
+    let single = replay_single(dir.path(), &events);
     let (hosts, _) = hostfile(dir.path(), 2);
     let topology = topology(dir.path(), &[&events], &hosts, false);
     let apis: Vec<SocketAddr> = (0..2)
@@ -260,4 +156,39 @@ fn a_killed_process_stops_the_others_naming_it() {
         }
     }
     common::kill_and_assert_others_stop(&mut children, 1, &logs, &addresses);
+}
+
+#[test]
+fn a_process_whose_api_cannot_start_says_why_and_the_others_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = input(dir.path());
+    let (hosts, addresses) = hostfile(dir.path(), 2);
+    let topology = topology(dir.path(), &[&events], &hosts, true);
+    // Process 1's API address is taken: it fails after its engine started.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let apis: Vec<SocketAddr> = vec![
+        format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+        taken.local_addr().unwrap(),
+    ];
+    let logs: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("a{i}.log")))
+        .collect();
+    let mut children: Vec<Child> = (0..2)
+        .map(|i| run_process(&topology, i, apis[i], &logs[i]))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = children[1].try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process 1 hung after its API failed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(&logs[1]).unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("starting the API"), "{log}");
+    common::assert_stops_naming(&mut children[0], 0, &logs[0], 1, &addresses[1]);
 }

@@ -631,9 +631,8 @@ pub fn assert_same_view_files(a: &std::path::Path, b: &std::path::Path) -> usize
     same
 }
 
-/// Kills process `killed` of a cluster and asserts every other one stops
-/// within 30 s with exit code 3 and one message naming it (no panics);
-/// `logs[i]` is process `i`'s stderr, `addresses` the cluster's.
+/// SIGKILLs process `killed` of a cluster and checks every other stops
+/// within 30 s with exit 3 and one message naming it.
 pub fn kill_and_assert_others_stop(
     children: &mut [std::process::Child],
     killed: usize,
@@ -647,30 +646,42 @@ pub fn kill_and_assert_others_stop(
         .enumerate()
         .filter(|(i, _)| *i != killed)
     {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "process {i} kept running without process {killed}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        };
-        let log = std::fs::read_to_string(&logs[i]).unwrap();
-        assert_eq!(status.code(), Some(3), "process {i}: {log}");
-        assert!(
-            log.contains(&format!("lost process {killed} ({})", addresses[killed])),
-            "process {i} names the lost peer: {log}"
-        );
-        assert_eq!(
-            log.matches("error: cluster:").count(),
-            1,
-            "one message: {log}"
-        );
-        assert!(!log.contains("panicked"), "no panic: {log}");
+        assert_stops_naming(child, i, &logs[i], killed, &addresses[killed]);
     }
+}
+
+/// Checks that process `i` of a cluster stops within 30 s with exit 3 and
+/// one message (in `log`) naming the lost process `lost` at `address`.
+pub fn assert_stops_naming(
+    child: &mut std::process::Child,
+    i: usize,
+    log: &std::path::Path,
+    lost: usize,
+    address: &str,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {i} kept running without process {lost}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(log).unwrap();
+    assert_eq!(status.code(), Some(3), "process {i}: {log}");
+    assert!(
+        log.contains(&format!("lost process {lost} ({address})")),
+        "process {i} names the lost peer: {log}"
+    );
+    assert_eq!(
+        log.matches("error: cluster:").count(),
+        1,
+        "one message: {log}"
+    );
+    assert!(!log.contains("panicked"), "no panic: {log}");
 }
 
 /// A CA of its own, made by openssl in `dir`, that signed none of the test
@@ -701,4 +712,13 @@ pub fn foreign_ca(dir: &std::path::Path) -> std::path::PathBuf {
         String::from_utf8_lossy(&made.stderr)
     );
     ca
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
 }

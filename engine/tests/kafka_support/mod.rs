@@ -299,14 +299,11 @@ pub fn committed_and_end(topics: &[&str], group: &str) -> Vec<(String, i32, i64,
         .collect()
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(
+    unused_imports,
+    reason = "re-exported for the tests that use these helpers; not all need it"
+)]
+pub use crate::common::free_port;
 
 /// `helixflow run TOPOLOGY` as a child process, its stderr in `log`.
 pub fn spawn_engine(topology: &Path, log: &Path) -> std::process::Child {
