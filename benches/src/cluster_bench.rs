@@ -113,19 +113,17 @@ fn run_once(
                 .arg("--hostfile")
                 .arg(&hosts);
             }
-            c.arg(input)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
+            // Each process's stderr (its rejected lines) to a file: a pipe
+            // not read until the end would fill and stop the process.
+            let log = std::fs::File::create(dir.join(format!("log-{tag}-{i}.txt")))?;
+            c.arg(input).stdout(Stdio::null()).stderr(log).spawn()
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    for (i, child) in children.into_iter().enumerate() {
-        let output = child.wait_with_output()?;
-        if !output.status.success() {
-            bail!(
-                "{tag}: process {i} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+        .collect::<std::io::Result<Vec<_>>>()?;
+    for (i, mut child) in children.into_iter().enumerate() {
+        if !child.wait()?.success() {
+            let log = std::fs::read_to_string(dir.join(format!("log-{tag}-{i}.txt")))?;
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            bail!("{tag}: process {i} failed: {}", tail.join(" | "));
         }
     }
     let wall_seconds = started.elapsed().as_secs_f64();
