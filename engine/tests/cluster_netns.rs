@@ -16,7 +16,7 @@ mod common;
 use cluster_support::*;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs `ip ARGS...`, which must succeed.
@@ -30,6 +30,15 @@ fn ip(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr).trim()
     );
+}
+
+/// Runs `ip ARGS...` for a clean-up that may find nothing to remove.
+fn quietly(args: &[&str]) {
+    let _ = Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// A network namespace joined to this one by a veth pair: this side
@@ -50,8 +59,8 @@ impl Netns {
         let net = format!("10.{}.{}", 200 + id % 50, (id / 50) % 250);
         let (here, there) = (format!("{net}.1"), format!("{net}.2"));
         // Left over from an interrupted run with the same pid: start clean.
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        let _ = Command::new("ip").args(["link", "del", &outer]).status();
+        quietly(&["netns", "del", &name]);
+        quietly(&["link", "del", &outer]);
         ip(&["netns", "add", &name]);
         let ns = Netns {
             name,
@@ -101,12 +110,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.outer])
-            .status();
+        quietly(&["netns", "del", &self.name]);
+        // Deleting the namespace removes the pair; this covers a half-made one.
+        quietly(&["link", "del", &self.outer]);
     }
 }
 
