@@ -22,10 +22,6 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn all_topics(t: &helixflow_types::topology::KafkaTopics) -> Vec<&str> {
-    t.by_kind().iter().map(|(_, n)| *n).collect()
-}
-
 #[test]
 fn views_from_kafka_equal_replay_and_offsets_are_committed_after_the_views() {
     let dir = tempfile::tempdir().unwrap();

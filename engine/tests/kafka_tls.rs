@@ -53,10 +53,6 @@ fn tls_topology(topics: &KafkaTopics, group: &str, ca: &str, password: &str) -> 
     .unwrap()
 }
 
-fn all_topics(t: &KafkaTopics) -> Vec<&str> {
-    t.by_kind().iter().map(|(_, n)| *n).collect()
-}
-
 #[test]
 fn views_over_tls_and_scram_equal_replay_and_every_offset_is_committed() {
     let dir = tempfile::tempdir().unwrap();

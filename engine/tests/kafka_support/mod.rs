@@ -325,3 +325,8 @@ pub fn rest_health(addr: std::net::SocketAddr) -> Option<serde_json::Value> {
     let reply = crate::common::http::get(addr, "/v1/health");
     (reply.status == 200).then(|| serde_json::from_str(&reply.body).unwrap())
 }
+
+/// Every topic of `t`, in contract order.
+pub fn all_topics(t: &KafkaTopics) -> Vec<&str> {
+    t.by_kind().iter().map(|(_, n)| *n).collect()
+}
