@@ -19,15 +19,17 @@
 //! A timely cluster cannot lose a member and go on. When a connection
 //! fails, timely's send or receive thread for that peer panics; the panic
 //! hook installed by [`watch_peers`] records which peer it was (from the
-//! thread's name, `timely:recv-{peer}`), keeps the cascade of worker panics
-//! that follows off stderr, and [`lost_peer`] tells the engine's main loop
-//! to stop with that message.
+//! thread's name, `timely:recv-{peer}`), waits a moment for the other
+//! connections that fail with it (so the message names every peer gone,
+//! the first cause included), keeps the cascade of worker panics that
+//! follows off stderr, and [`lost_peer`] tells the engine's main loop to
+//! stop with that message.
 
 use helixflow_types::topology::Cluster;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
 use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
@@ -334,8 +336,18 @@ pub fn allocators(
     ))
 }
 
-/// Which peer was lost, and how (set once, by the panic hook).
+/// Which peers were lost, and how (set once, by the panic hook).
 static LOST: OnceLock<String> = OnceLock::new();
+
+/// Every connection failure seen, in order ("lost process I (ADDRESS): CAUSE").
+static LOSSES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// How long the first failure waits for others before the process exits:
+/// a killed peer's connections all close at once, and a peer that stops
+/// because of it closes its own a few milliseconds later, so the message
+/// names every peer that is gone, the killed one included, whichever
+/// connection this process happened to notice first.
+const LOSS_GRACE: Duration = Duration::from_millis(300);
 
 /// Installs the panic hook that turns the failure of a connection into
 /// [`lost_peer`]'s message (once per process).
@@ -350,6 +362,7 @@ pub fn watch_peers(cluster: &Cluster) {
             let peer = name
                 .strip_prefix("timely:recv-")
                 .or_else(|| name.strip_prefix("timely:send-"));
+            let running = !STOPPING.load(Ordering::Acquire);
             if let Some(peer) = peer {
                 let cause = info
                     .payload()
@@ -366,23 +379,49 @@ pub fn watch_peers(cluster: &Cluster) {
                     .ok()
                     .and_then(|p| addresses.get(p))
                     .map_or("?", String::as_str);
-                let lost = LOST.get_or_init(|| format!("lost process {peer} ({address}): {cause}"));
+                let entry = format!("lost process {peer} ({address}): {cause}");
+                let first = {
+                    let mut losses = LOSSES.lock().unwrap_or_else(|e| e.into_inner());
+                    if !losses.contains(&entry) {
+                        losses.push(entry);
+                    }
+                    losses.len() == 1 && LOST.get().is_none()
+                };
+                if !first {
+                    return park_while_running(running);
+                }
+                if running {
+                    std::thread::sleep(LOSS_GRACE);
+                }
+                let lost = LOST
+                    .get_or_init(|| LOSSES.lock().unwrap_or_else(|e| e.into_inner()).join("; "));
                 // While running, stop here: unwinding workers that fail on
                 // the poisoned channels can panic again in their destructors
                 // and abort the process without its message.
-                if !STOPPING.load(Ordering::Acquire) {
+                if running {
                     exit_peer_lost(lost);
                 }
                 return;
             }
             // After a loss every worker fails on the poisoned channels:
             // one message says what happened, not one per thread.
-            if LOST.get().is_some() {
-                return;
+            if !LOSSES.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                return park_while_running(running);
             }
             previous(info);
         }));
     });
+}
+
+/// While the process runs (it exits within [`LOSS_GRACE`]), a thread that
+/// fails after a loss waits here instead of unwinding: a second panic in a
+/// destructor would abort the process before its message.
+fn park_while_running(running: bool) {
+    if running {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 /// Set once this process stops in order (its engine shutting down): a

@@ -25,6 +25,7 @@ use crate::shared::WorkerQuery;
 use crossbeam_channel::Sender;
 use helixflow_operators::query::{Question, Reply};
 use helixflow_operators::views::ViewTraces;
+use helixflow_operators::wire_ids::WithIds;
 use helixflow_operators::Time;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -54,7 +55,8 @@ pub struct Asked {
 pub struct Answered {
     id: u64,
     origin: usize,
-    reply: Option<Reply>,
+    /// A view's part can hold millions of rows: its ids cross once each.
+    reply: WithIds<Option<Reply>>,
 }
 
 /// How a worker answers a question from its traces at `as_of`.
@@ -113,7 +115,7 @@ impl ClusterReads {
                         output.session(cap).give(Answered {
                             id: asked.id,
                             origin: asked.origin,
-                            reply,
+                            reply: WithIds::new(reply),
                         });
                         false
                     });
@@ -140,7 +142,7 @@ impl ClusterReads {
                             let Some(g) = gathering.get_mut(&answered.id) else {
                                 continue;
                             };
-                            match (answered.reply, g.merged.as_mut()) {
+                            match (answered.reply.into_inner(), g.merged.as_mut()) {
                                 (None, _) => g.not_computed = true,
                                 (Some(part), Some(merged)) => merged.absorb(part),
                                 (Some(part), None) => g.merged = Some(part),

@@ -20,6 +20,7 @@ use crate::shared::Shared;
 use helixflow_operators::changes::{RawFeed, ViewChanges};
 use helixflow_operators::rows::{ViewName, VIEW_COUNT};
 use helixflow_operators::views::ViewExports;
+use helixflow_operators::wire_ids::WithIds;
 use helixflow_operators::Time;
 use helixflow_types::topology::SinkConfig;
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,8 @@ use timely::dataflow::operators::Exchange;
 use timely::dataflow::InputHandleVec;
 use timely::worker::Worker;
 
-/// What a worker hands its sinks, on its way to process 0.
+/// What a worker hands its sinks, on its way to process 0 (in a
+/// [`WithIds`]: a batch of changes names each id once).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Forwarded {
     Changes(ViewChanges),
@@ -81,7 +83,7 @@ impl ExportShape {
 pub struct Forwarder {
     /// What this worker's exports published since the last flush.
     buffer: Arc<Mutex<Vec<Forwarded>>>,
-    input: InputHandleVec<Time, (usize, Forwarded)>,
+    input: InputHandleVec<Time, (usize, WithIds<Forwarded>)>,
     written_input: InputHandleVec<Time, Time>,
     /// How far process 0's sinks have written (its first worker only).
     written: Option<Arc<dyn Fn() -> Time + Send + Sync>>,
@@ -104,17 +106,17 @@ impl Forwarder {
     ) -> (Forwarder, ViewExports) {
         let index = worker.index();
         let (input, written_input) = worker.dataflow::<Time, _, _>(|scope| {
-            let (input, forwarded) = scope.new_input::<(usize, Forwarded)>();
+            let (input, forwarded) = scope.new_input::<(usize, WithIds<Forwarded>)>();
             let threads = threads.max(1) as u64;
             forwarded
-                .exchange(move |(from, _): &(usize, Forwarded)| *from as u64 % threads)
+                .exchange(move |(from, _): &(usize, WithIds<Forwarded>)| *from as u64 % threads)
                 .sink(Pipeline, "to_sinks", move |(input, _frontier)| {
-                    input.for_each(|_cap, data: &mut Vec<(usize, Forwarded)>| {
+                    input.for_each(|_cap, data: &mut Vec<(usize, WithIds<Forwarded>)>| {
                         let Some(sinks) = sinks.as_ref() else {
                             return;
                         };
                         for (_, message) in data.drain(..) {
-                            match message {
+                            match message.into_inner() {
                                 Forwarded::Changes(changes) => {
                                     if let Some(publish) = &sinks.publish[changes.view as usize] {
                                         publish(changes);
@@ -177,7 +179,7 @@ impl Forwarder {
         let published = std::mem::take(&mut *lock(&self.buffer));
         if !published.is_empty() {
             for message in published {
-                self.input.send((self.index, message));
+                self.input.send((self.index, WithIds::new(message)));
             }
             self.input.flush();
         }

@@ -722,3 +722,9 @@ pub fn free_port() -> u16 {
         .expect("its address")
         .port()
 }
+
+/// The value of an environment variable a test needs, or a panic saying
+/// `how` to set it (the services' scripts print these variables).
+pub fn required_env(name: &str, how: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {how}"))
+}

@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 
 /// A variable `kafka.sh tls-env` exports; the test refuses to run without it.
 fn tls_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: these tests need the broker's SASL_SSL listener. \
-             Run scripts/test.sh, or: eval \"$(scripts/services/kafka.sh tls-env)\""
-        )
-    })
+    common::required_env(
+        name,
+        "these tests need the broker's SASL_SSL listener. \
+             Run scripts/test.sh, or: eval \"$(scripts/services/kafka.sh tls-env)\"",
+    )
 }
 
 /// A topology reading `topics` over the SASL_SSL listener with SCRAM-SHA-512,

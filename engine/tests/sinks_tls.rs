@@ -24,12 +24,11 @@ use std::time::{Duration, Instant};
 
 /// A variable the services' `tls-env` export; the test refuses to run without it.
 fn tls_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: these tests need the servers' TLS ports. Run scripts/test.sh, or: \
-             eval \"$(scripts/services/clickhouse.sh tls-env)\"; eval \"$(scripts/services/neo4j.sh tls-env)\""
-        )
-    })
+    common::required_env(
+        name,
+        "these tests need the servers' TLS ports. Run scripts/test.sh, or: \
+             eval \"$(scripts/services/clickhouse.sh tls-env)\"; eval \"$(scripts/services/neo4j.sh tls-env)\"",
+    )
 }
 
 /// A topology reading `input` into a ClickHouse sink over HTTPS (database

@@ -15,7 +15,7 @@
 //! snapshot holds exactly one event per key.
 
 use crate::content::ContentStore;
-use crate::facts::{Candidate, HoldsText};
+use crate::facts::{Candidate, DedupRoute, HoldsText};
 use crate::in_time_order::in_time_order;
 use crate::{Diff, Time};
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
@@ -74,7 +74,7 @@ pub fn dedup_named<'scope, F>(
     texts: Option<ContentStore>,
 ) -> VecCollection<'scope, Time, F, Diff>
 where
-    F: ExchangeData + HoldsText,
+    F: ExchangeData + HoldsText + DedupRoute,
 {
     // The fact to keep, its text stored (when a store is given).
     let keep = move |c: Candidate<F>| {
@@ -84,7 +84,7 @@ where
         }
         fact
     };
-    let exchange = Exchange::new(|c: &Candidate<F>| c.key.0 as u64);
+    let exchange = Exchange::new(|c: &Candidate<F>| c.fact.dedup_route(c.key));
     let mut kept: HashMap<u128, Kept<F>> = HashMap::new();
     in_time_order(
         candidates,

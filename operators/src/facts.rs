@@ -8,6 +8,7 @@
 
 use crate::content::ContentRef;
 use crate::intern::{Id, Interner, InternerFull};
+use differential_dataflow::Hashable;
 use helixflow_types::event::*;
 use helixflow_types::timestamp::{hour_floor, Millis};
 use serde::{Deserialize, Serialize};
@@ -287,6 +288,30 @@ impl HoldsText for EntityFact {}
 impl HoldsText for RelationshipFact {}
 impl HoldsText for CallFact {}
 impl HoldsText for DebateFact {}
+
+/// Which worker deduplicates a fact: the one its key's digest picks, or,
+/// for a message, the one its conversation picks. A message's key holds
+/// its conversation, so every copy of a key still meets on one worker, and
+/// the kept message is already on the worker of every view keyed by
+/// conversation (snapshots, memberships, the context state): its text
+/// crosses workers (and processes) once, not twice.
+pub trait DedupRoute {
+    /// The hash the dedup exchange routes by.
+    fn dedup_route(&self, key: KeyDigest) -> u64 {
+        key.0 as u64
+    }
+}
+
+impl DedupRoute for MessageFact {
+    fn dedup_route(&self, _key: KeyDigest) -> u64 {
+        self.conv.hashed()
+    }
+}
+impl DedupRoute for MemoryFact {}
+impl DedupRoute for EntityFact {}
+impl DedupRoute for RelationshipFact {}
+impl DedupRoute for CallFact {}
+impl DedupRoute for DebateFact {}
 
 /// A fact on its way to deduplication, with what the dedup rule needs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

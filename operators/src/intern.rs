@@ -19,7 +19,8 @@
 //! its hash), every process must pick the same worker for the same string:
 //! after [`route_by_name`], an id hashes as its string, not its number.
 //! A hash collision then only puts two strings on one worker, where they
-//! stay two keys.
+//! stay two keys. Inside a [`WithIds`](crate::wire_ids::WithIds) (a large
+//! message), each string crosses once and ids as indices into it.
 
 use serde::de::{Error as _, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -54,12 +55,14 @@ pub fn route_by_name() {
 
 impl Id {
     /// A total order on ids that every process agrees on (for a pair's
-    /// canonical order): by number in one process, by string in a cluster,
-    /// where numbers differ from process to process.
+    /// canonical order): by number in one process; in a cluster, where
+    /// numbers differ from process to process, by the string's hash, then
+    /// by the string (a tie of hashes is ordered, never merged).
     pub fn precedes(self, other: Id) -> bool {
         if ROUTE_BY_NAME.load(Ordering::Relaxed) {
             let table = global();
-            table.resolve(self) < table.resolve(other)
+            let key = |id: Id| (table.hash_of(id), table.resolve(id));
+            key(self) < key(other)
         } else {
             self < other
         }
@@ -69,7 +72,7 @@ impl Id {
 impl Hash for Id {
     fn hash<H: Hasher>(&self, state: &mut H) {
         if ROUTE_BY_NAME.load(Ordering::Relaxed) {
-            global().resolve(*self).hash(state);
+            state.write_u64(global().hash_of(*self));
         } else {
             state.write_u32(self.0);
         }
@@ -78,7 +81,10 @@ impl Hash for Id {
 
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(global().resolve(*self))
+        match crate::wire_ids::serialize_index(*self) {
+            Some(index) => serializer.serialize_u32(index),
+            None => serializer.serialize_str(global().resolve(*self)),
+        }
     }
 }
 
@@ -94,6 +100,14 @@ impl<'de> Deserialize<'de> for Id {
                 global().intern(s).map_err(E::custom)
             }
         }
+        if crate::wire_ids::reading_indices() {
+            let index = u32::deserialize(deserializer)?;
+            return crate::wire_ids::id_at(index).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "an id's index {index} is past its message's dictionary"
+                ))
+            });
+        }
         deserializer
             .deserialize_str(Name)
             .map_err(|e| D::Error::custom(format!("an interned id: {e}")))
@@ -106,7 +120,8 @@ type Shard = RwLock<HashMap<Arc<str>, u32, foldhash::fast::FixedState>>;
 
 struct Table {
     shards: Vec<Shard>,
-    names: boxcar::Vec<Arc<str>>,
+    /// Each id's string, and the string's hash (the same in every process).
+    names: boxcar::Vec<(Arc<str>, u64)>,
     hasher: foldhash::fast::FixedState,
 }
 
@@ -145,14 +160,18 @@ impl Interner {
         global().clone()
     }
 
-    fn shard(&self, s: &str) -> &Shard {
-        let h = self.table.hasher.hash_one(s);
-        &self.table.shards[(h as usize) % SHARDS]
+    fn hash(&self, s: &str) -> u64 {
+        self.table.hasher.hash_one(s)
+    }
+
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.table.shards[(hash as usize) % SHARDS]
     }
 
     /// The id of `s`, adding it if new.
     pub fn intern(&self, s: &str) -> Result<Id, InternerFull> {
-        let shard = self.shard(s);
+        let hash = self.hash(s);
+        let shard = self.shard(hash);
         if let Some(id) = shard.read().unwrap_or_else(|e| e.into_inner()).get(s) {
             return Ok(Id(*id));
         }
@@ -161,7 +180,7 @@ impl Interner {
             return Ok(Id(*id));
         }
         let name: Arc<str> = Arc::from(s);
-        let index = self.table.names.push(Arc::clone(&name));
+        let index = self.table.names.push((Arc::clone(&name), hash));
         let id = u32::try_from(index).map_err(|_| InternerFull)?;
         map.insert(name, id);
         Ok(Id(id))
@@ -169,7 +188,7 @@ impl Interner {
 
     /// The id of `s` if it was ever seen.
     pub fn lookup(&self, s: &str) -> Option<Id> {
-        self.shard(s)
+        self.shard(self.hash(s))
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(s)
@@ -178,7 +197,13 @@ impl Interner {
 
     /// The string of an id this table issued ("" for a foreign id).
     pub fn resolve(&self, id: Id) -> &str {
-        self.table.names.get(id.0 as usize).map_or("", |s| s)
+        self.table.names.get(id.0 as usize).map_or("", |(s, _)| s)
+    }
+
+    /// The hash of an id's string (fixed-seed: the same string hashes the
+    /// same in every process; 0 for a foreign id).
+    pub fn hash_of(&self, id: Id) -> u64 {
+        self.table.names.get(id.0 as usize).map_or(0, |(_, h)| *h)
     }
 
     /// How many distinct strings are interned.

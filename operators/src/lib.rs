@@ -59,6 +59,7 @@ pub mod rows;
 pub mod user_intents;
 pub mod user_preferences;
 pub mod views;
+pub mod wire_ids;
 
 /// Logical time: the input epoch.
 pub type Time = u64;

@@ -17,7 +17,7 @@ use crate::debate_strategies::{debate_strategies, StrategyTrace};
 use crate::dedup::{dedup_named, DedupStats};
 use crate::entity_cooccurrence::{entity_cooccurrence, CooccurrenceTrace};
 use crate::entity_directory::{entity_directory, DirectoryTrace};
-use crate::facts::{Candidate, DebateFact, Fact, HoldsText, MessageFact};
+use crate::facts::{Candidate, DebateFact, DedupRoute, Fact, HoldsText, MessageFact};
 use crate::intern::{Id, Interner};
 use crate::knowledge::{self, EntityConversationsTrace, LinkTrace};
 use crate::latest::{entities, relationships, EntityTrace, RelationshipTrace};
@@ -137,7 +137,7 @@ pub type LatencyTrace =
 /// Distinct debate rounds by debate.
 pub type RoundTrace = crate::reduce_view::ViewTrace<Id, DebateFact>;
 
-fn narrow<'s, F: ExchangeData + HoldsText>(
+fn narrow<'s, F: ExchangeData + HoldsText + DedupRoute>(
     stream: StreamVec<'s, Time, Candidate<Fact>>,
     name: &str,
     stats: &Arc<DedupStats>,
