@@ -355,6 +355,7 @@ fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    helixflow_engine::huge_pages::disable_unless_asked();
     helixflow_engine::logging::init();
     let throughput = if args.latency_only {
         serde_json::Value::Null

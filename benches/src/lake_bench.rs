@@ -143,6 +143,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    helixflow_engine::huge_pages::disable_unless_asked();
     helixflow_engine::logging::init();
     let temp = tempfile::tempdir()?;
     let dir = args

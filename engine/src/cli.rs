@@ -201,6 +201,7 @@ enum CompressionArg {
 
 /// Entry point.
 pub fn main() -> ExitCode {
+    helixflow_engine::huge_pages::disable_unless_asked();
     let cli = Cli::parse();
     helixflow_engine::logging::init();
     match dispatch(cli.command) {

@@ -33,6 +33,7 @@ pub mod db_sinks;
 pub mod engine;
 pub mod generate;
 pub mod health;
+pub mod huge_pages;
 pub mod ingest;
 pub mod kafka_health;
 pub mod lake_source;
