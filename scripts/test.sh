@@ -240,6 +240,12 @@ for f in "$work"/w1c/*.jsonl; do
 done
 echo "replay --lake $s3_lake: 13 view files identical to replay over the JSONL"
 
+echo "== the peer bench on a user's own file (bench.sh --input): entity ids with double quotes, malformed lines, duplicates and winning conflicts; DuckDB reads the clean copy and must equal Helixflow"
+sed 's/"id":"ent-/"id":"ent\\"q\\\\-/g' "$work/events-conflicts.jsonl" > "$work/events-quoted.jsonl"
+grep -q '"id":"ent\\"q' "$work/events-quoted.jsonl"
+"$check_python" benches/peers/run.py --input "$work/events-quoted.jsonl" --engines "helixflow -w 2,duckdb" \
+  --runs 1 --work "$work/peers" --python "$check_python" --helixflow "$helixflow" --json "$work/peers.json"
+
 echo "== independent Kafka round trip (scripts/check/kafka_roundtrip.py, confluent-kafka) into the sinks"
 scripts/services/kafka.sh reset
 reset_sinks

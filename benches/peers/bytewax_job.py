@@ -28,7 +28,10 @@ def first(held, event):
 
 
 def tsv(*fields):
-    return "\t".join(str(f) for f in fields)
+    """One row: fields escaped as run.py's `field` does (backslash, tab,
+    newline, carriage return), so any string stays one field."""
+    return "\t".join(str(f).replace("\\", "\\\\").replace("\t", "\\t")
+                     .replace("\n", "\\n").replace("\r", "\\r") for f in fields)
 
 
 def add_call(acc, call):

@@ -4,7 +4,10 @@ Bytewax, each computing the three results of duckdb_job.py.
 
 1. Generates the input once with the project's generator (1M events times
    --scale; 1% exact duplicates, no malformed lines: only Helixflow
-   validates, so malformed input would only cost it).
+   validates, so malformed input would only cost it), or takes the user's
+   own file (--input FILE): Helixflow reads it as it is, the peers (which
+   do not validate) a copy without its malformed lines and duplicates
+   (clean_for_peers), and the report says what was left out.
 2. Check run: every engine once; its three results, normalised to sorted
    TSV, must equal Helixflow's view files (provider_stats, conversation
    snapshots, entity co-occurrence) before any time counts. An engine whose
@@ -62,7 +65,7 @@ def engines(args):
                            "helixflow"),
         "helixflow -w 2": (lambda i, o: [helixflow, "replay", "--quiet", "-w", "2", "--out", o, i],
                            "helixflow"),
-        "duckdb": (lambda i, o: [python, str(HERE / "duckdb_job.py"), i, o, threads], "tsv"),
+        "duckdb": (lambda i, o: [python, str(HERE / "duckdb_job.py"), i, o, threads], "csv-tab"),
         "pathway": (lambda i, o: [python, str(HERE / "pathway_job.py"), i, o, threads], "pathway"),
         "bytewax": (lambda i, o: ["env", f"HX_EVENTS={i}", f"HX_OUT={o}", python, "-m",
                                   "bytewax.run", "bytewax_job:flow", "-w", threads], "tsv"),
@@ -120,25 +123,43 @@ def tree_rss(pid):
     return total
 
 
+def field(value):
+    """One field of a normalised row: the value's text, with backslash, tab,
+    newline and carriage return escaped, so any string (quotes included)
+    is one field whatever engine wrote it. bytewax_job.py writes its fields
+    this way itself."""
+    return (str(value).replace("\\", "\\\\").replace("\t", "\\t")
+            .replace("\n", "\\n").replace("\r", "\\r"))
+
+
 def normalise(kind, out_dir, result, dest):
-    """Writes one result as sorted TSV; returns its SHA-256."""
+    """Writes one result as sorted TSV of normalised fields; returns its
+    SHA-256. Each engine's own format is parsed as that format: Helixflow's
+    JSON lines, DuckDB's tab-separated CSV (which quotes a field holding a
+    double quote, CSV-style), Pathway's CSV, Bytewax's escaped TSV."""
+    import csv
     out_dir, unsorted = Path(out_dir), dest.with_suffix(".unsorted")
     with open(unsorted, "w") as w:
         if kind == "helixflow":
             name, fields = HELIXFLOW_VIEWS[result]
             for line in open(out_dir / name):
                 row = json.loads(line)
-                w.write("\t".join(str(row[f]) for f in fields) + "\n")
+                w.write("\t".join(field(row[f]) for f in fields) + "\n")
+        elif kind == "csv-tab":
+            with open(out_dir / f"{result}.tsv", newline="") as f:
+                for row in csv.reader(f, delimiter="\t"):
+                    if row:
+                        w.write("\t".join(field(v) for v in row) + "\n")
         elif kind == "tsv":
-            for line in open(out_dir / f"{result}.tsv"):
-                if line.strip():
-                    w.write(line if line.endswith("\n") else line + "\n")
+            for line in open(out_dir / f"{result}.tsv", newline=""):
+                line = line.rstrip("\n")
+                if line:
+                    w.write(line + "\n")
         else:
-            import csv
             with open(out_dir / f"{result}.csv", newline="") as f:
                 for row in csv.DictReader(f):
                     if row["diff"] == "1":
-                        w.write("\t".join(row[c] for c in PATHWAY_COLUMNS[result]) + "\n")
+                        w.write("\t".join(field(row[c]) for c in PATHWAY_COLUMNS[result]) + "\n")
     subprocess.run(["sort", "-o", str(dest), str(unsorted)], check=True,
                    env={**os.environ, "LC_ALL": "C"})
     unsorted.unlink()
@@ -149,9 +170,56 @@ def normalise(kind, out_dir, result, dest):
     return h.hexdigest()
 
 
+def clean_for_peers(input_file, work):
+    """The input without what only Helixflow handles, for the peers (DuckDB,
+    Pathway, Bytewax do not validate events): malformed lines are left out
+    (the contract's validation as scripts/check/contract_oracle.py decodes
+    it, independently of the engine), and each idempotency key keeps one
+    line: the copy with the greatest ts, the engine's first rule. Keys
+    whose different payloads tie on ts are counted: the engine breaks that
+    tie by a payload fingerprint this copy cannot compute, so the peers get
+    the first such copy. Returns the clean file and what was left out."""
+    sys.path.insert(0, str(HERE.parent.parent / "scripts" / "check"))
+    from contract_oracle import Reject, decode
+    best, order = {}, []
+    counts = {"lines": 0, "malformed": 0, "duplicates": 0, "tied_conflicts": 0}
+    tied = set()
+    with open(input_file, "rb") as f:
+        for raw in f:
+            counts["lines"] += 1
+            line = raw.rstrip(b"\n")
+            try:
+                e = decode(line.decode("utf-8"))
+            except (Reject, UnicodeDecodeError):
+                counts["malformed"] += 1
+                continue
+            payload = json.dumps({k: v for k, v in e.items() if k != "key"},
+                                 sort_keys=True, default=str)
+            held = best.get(e["key"])
+            if held is None:
+                best[e["key"]] = (e["ts"], payload, line)
+                order.append(e["key"])
+                continue
+            counts["duplicates"] += 1
+            if e["ts"] > held[0]:
+                best[e["key"]] = (e["ts"], payload, line)
+            elif e["ts"] == held[0] and payload != held[1]:
+                tied.add(e["key"])
+    counts["tied_conflicts"] = len(tied)
+    counts["kept"] = len(order)
+    clean = work / f"peers-{input_file.name}"
+    with open(clean, "wb") as w:
+        for key in order:
+            w.write(best[key][2] + b"\n")
+    return clean, counts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=float, default=1.0, help="input = 1M events x scale")
+    ap.add_argument("--input", help="a contract JSONL file of your own instead of generated "
+                    "traffic (--scale is then ignored); the peers read a copy without its "
+                    "malformed lines and duplicates")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mem-cap-gib", type=float, default=8)
     ap.add_argument("--time-limit", type=float, default=600, help="seconds per run")
@@ -170,17 +238,36 @@ def main():
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    events = int(1_000_000 * args.scale)
-    input_file = work / f"events-{events}.jsonl"
-    if not input_file.exists():
-        print(f"generating {events} events -> {input_file}", flush=True)
-        subprocess.run([args.helixflow, "generate", "--events", str(events), "--seed", "42",
-                        "--duplicate-ratio", "0.01", "--malformed-ratio", "0",
-                        "--out", str(input_file)], check=True)
+    cleaning = None
+    if args.input:
+        input_file = Path(args.input).resolve()
+        peer_file, cleaning = clean_for_peers(input_file, work)
+        events = cleaning["lines"]
+        print(f"input {input_file}: {cleaning['lines']} lines; the peers read {peer_file} "
+              f"({cleaning['kept']} distinct valid events: {cleaning['malformed']} malformed "
+              f"lines and {cleaning['duplicates']} duplicates left out)", flush=True)
+        if cleaning["tied_conflicts"]:
+            print(f"  {cleaning['tied_conflicts']} keys have different payloads at one ts: "
+                  "the peers get the first copy, which may not be the one Helixflow keeps",
+                  flush=True)
+    else:
+        events = int(1_000_000 * args.scale)
+        input_file = work / f"events-{events}.jsonl"
+        if not input_file.exists():
+            print(f"generating {events} events -> {input_file}", flush=True)
+            subprocess.run([args.helixflow, "generate", "--events", str(events), "--seed", "42",
+                            "--duplicate-ratio", "0.01", "--malformed-ratio", "0",
+                            "--out", str(input_file)], check=True)
+        peer_file = input_file
     mem_cap, table = args.mem_cap_gib * 2**30, engines(args)
     chosen = [e.strip() for e in args.engines.split(",")]
-    report = {"events": events, "input": str(input_file), "runs": args.runs,
+    report = {"events": events, "input": str(input_file), "peer_input": str(peer_file),
+              "peer_input_cleaning": cleaning, "runs": args.runs,
               "mem_cap_gib": args.mem_cap_gib, "time_limit_s": args.time_limit, "engines": {}}
+
+    def input_of(name):
+        """Helixflow validates and deduplicates; the peers read the clean copy."""
+        return str(input_file if name.startswith("helixflow") else peer_file)
 
     reference = None
     for name in ["helixflow -w 2"] + [e for e in chosen if e != "helixflow -w 2"]:
@@ -188,7 +275,7 @@ def main():
         out = work / ("out-" + name.replace(" ", "").replace("-", ""))
         subprocess.run(["rm", "-rf", str(out)], check=True)
         print(f"check run: {name}", flush=True)
-        fig = run_capped(cmd(str(input_file), str(out)), mem_cap, args.time_limit, HERE)
+        fig = run_capped(cmd(input_of(name), str(out)), mem_cap, args.time_limit, HERE)
         entry = report["engines"].setdefault(name, {"check": fig, "runs": []})
         if "dnf" in fig:
             entry["status"] = f"did not finish: {fig['dnf']} (after {fig['wall_s']:.1f} s)"
@@ -213,7 +300,7 @@ def main():
         out = work / ("out-" + name.replace(" ", "").replace("-", ""))
         for i in range(args.runs):
             subprocess.run(["rm", "-rf", str(out)], check=True)
-            fig = run_capped(cmd(str(input_file), str(out)), mem_cap, args.time_limit, HERE)
+            fig = run_capped(cmd(input_of(name), str(out)), mem_cap, args.time_limit, HERE)
             entry["runs"].append(fig)
             print(f"{name} run {i + 1}: " + (fig.get("dnf") or
                   f"{fig['wall_s']:.2f} s wall, {fig['cpu_s']:.2f} s CPU, "
@@ -245,6 +332,9 @@ def main():
               f"{m.get('rss_ratio_to_helixflow_w2', 0):>13.2f}x")
     Path(args.json).write_text(json.dumps(report, indent=2))
     print(f"\nfigures written to {args.json}")
+    # An engine whose results differ from Helixflow's fails the run.
+    return 1 if any(e["status"].startswith("results differ")
+                    for e in report["engines"].values()) else 0
 
 
 def incremental(args, update=10_000, updates=5):
