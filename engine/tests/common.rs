@@ -549,40 +549,51 @@ pub mod http {
         headers: &[&str],
         body: &[u8],
     ) -> Reply {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        try_request_with(addr, method, target, headers, body)
+            .unwrap_or_else(|| panic!("no HTTP reply from {addr} to {method} {target}"))
+    }
+
+    /// A GET that may find no server, or a closed connection, or something
+    /// that is not HTTP on the port (`None`): for polling a server that is
+    /// still starting.
+    pub fn try_get(addr: SocketAddr, target: &str) -> Option<Reply> {
+        try_request_with(addr, "GET", target, &[], b"")
+    }
+
+    fn try_request_with(
+        addr: SocketAddr,
+        method: &str,
+        target: &str,
+        headers: &[&str],
+        body: &[u8],
+    ) -> Option<Reply> {
+        let mut s = TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
         let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
         write!(
             s,
             "{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n",
             body.len()
         )
-        .unwrap();
-        s.write_all(body).unwrap();
+        .ok()?;
+        s.write_all(body).ok()?;
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8(raw).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        s.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
         let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
         let headers = lines
             .filter_map(|l| {
                 l.split_once(": ")
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
             })
             .collect();
-        Reply {
+        Some(Reply {
             status,
             headers,
             body: body.to_owned(),
-        }
+        })
     }
 }
 

@@ -129,10 +129,11 @@ pub fn run_process_in(
         .unwrap()
 }
 
+/// A 200 reply from `addr`, or `None` while it is not serving yet (no
+/// listener, a closed connection, or no HTTP reply).
 pub fn get(addr: SocketAddr, target: &str) -> Option<crate::common::http::Reply> {
     std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    let reply = crate::common::http::get(addr, target);
-    (reply.status == 200).then_some(reply)
+    crate::common::http::try_get(addr, target).filter(|reply| reply.status == 200)
 }
 
 /// `view` as `api` serves it (NDJSON, as the view files are written),
