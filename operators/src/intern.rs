@@ -17,7 +17,8 @@
 //! share an id, whatever their hashes, and the same string means the same
 //! thing everywhere. Where an id is routed (an exchange picks a worker by
 //! its hash), every process must pick the same worker for the same string:
-//! after [`route_by_name`], an id hashes as its string, not its number.
+//! after [`route_by_name`], an id hashes as its string's hash (kept beside
+//! the string in the table, computed once), not its number.
 //! A hash collision then only puts two strings on one worker, where they
 //! stay two keys. Inside a [`WithIds`](crate::wire_ids::WithIds) (a large
 //! message), each string crosses once and ids as indices into it.
