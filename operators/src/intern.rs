@@ -82,7 +82,11 @@ impl Hash for Id {
 
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match crate::wire_ids::serialize_index(*self) {
+        // Indices only in a binary format, inside a WithIds.
+        let index = (!serializer.is_human_readable())
+            .then(|| crate::wire_ids::serialize_index(*self))
+            .flatten();
+        match index {
             Some(index) => serializer.serialize_u32(index),
             None => serializer.serialize_str(global().resolve(*self)),
         }
@@ -101,7 +105,7 @@ impl<'de> Deserialize<'de> for Id {
                 global().intern(s).map_err(E::custom)
             }
         }
-        if crate::wire_ids::reading_indices() {
+        if !deserializer.is_human_readable() && crate::wire_ids::reading_indices() {
             let index = u32::deserialize(deserializer)?;
             return crate::wire_ids::id_at(index).ok_or_else(|| {
                 D::Error::custom(format!(

@@ -25,6 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// A value whose ids cross processes through a dictionary of its own.
 #[derive(Clone, Debug, Default)]
@@ -32,7 +33,7 @@ pub struct WithIds<T> {
     value: T,
     /// The distinct ids in first-seen order, computed on the first
     /// serialization (timely sizes a message before writing it).
-    dictionary: OnceCell<Dictionary>,
+    dictionary: OnceCell<Arc<Dictionary>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -73,8 +74,9 @@ impl<T> WithIds<T> {
 enum Mode {
     /// Collecting the distinct ids (each written as a placeholder index).
     Collecting(Dictionary),
-    /// Writing each id as its index in this dictionary.
-    Writing(Dictionary),
+    /// Writing each id as its index in this dictionary (shared with the
+    /// value, which keeps it for timely's second pass: no copy).
+    Writing(Arc<Dictionary>),
     /// Reading indices into these ids.
     Reading(Vec<Id>),
 }
@@ -109,7 +111,9 @@ fn within<R>(mode: Mode, f: impl FnOnce() -> R) -> (R, Option<Mode>) {
 /// (`None`: not inside one, write the string).
 pub(crate) fn serialize_index(id: Id) -> Option<u32> {
     MODE.with(|m| match m.borrow_mut().as_mut()? {
-        Mode::Collecting(d) | Mode::Writing(d) => Some(d.index_of(id)),
+        Mode::Collecting(d) => Some(d.index_of(id)),
+        // Every id was collected; one that was not reads back as an error.
+        Mode::Writing(d) => Some(d.index.get(&id.0).copied().unwrap_or(u32::MAX)),
         Mode::Reading(_) => None,
     })
 }
@@ -127,33 +131,22 @@ pub(crate) fn id_at(index: u32) -> Option<Id> {
     })
 }
 
-/// Counts bytes, to run a value's serialization for its ids only.
-struct Discard;
-impl std::io::Write for Discard {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 impl<T: Serialize> Serialize for WithIds<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() || active() {
             return self.value.serialize(serializer);
         }
         let dictionary = match self.dictionary.get() {
-            Some(d) => d.clone(),
+            Some(d) => Arc::clone(d),
             None => {
                 let (collected, mode) = within(Mode::Collecting(Dictionary::default()), || {
-                    bincode::serialize_into(Discard, &self.value)
+                    bincode::serialize_into(std::io::sink(), &self.value)
                 });
                 collected.map_err(serde::ser::Error::custom)?;
                 let Some(Mode::Collecting(d)) = mode else {
                     return Err(serde::ser::Error::custom("the id dictionary was lost"));
                 };
-                self.dictionary.get_or_init(|| d).clone()
+                Arc::clone(self.dictionary.get_or_init(|| Arc::new(d)))
             }
         };
         let mut tuple = serializer.serialize_tuple(2)?;
