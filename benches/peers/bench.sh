@@ -2,7 +2,7 @@
 # One command for the peer benchmark (docs/benchmarks.md): sets up the
 # pinned peers in a virtual environment (idempotent), builds Helixflow in
 # release mode, then runs benches/peers/run.py with any arguments given
-# (--scale or --input FILE, --runs, --mem-cap-gib, --time-limit, --engines, --json,
+# (--scale [--realistic] or --input FILE, --runs, --mem-cap-gib, --time-limit, --engines, --json,
 # --incremental).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -220,6 +220,10 @@ def main():
     ap.add_argument("--input", help="a contract JSONL file of your own instead of generated "
                     "traffic (--scale is then ignored); the peers read a copy without its "
                     "malformed lines and duplicates")
+    ap.add_argument("--realistic", action="store_true",
+                    help="generate realistic traffic (helixflow generate --realistic: ~350-character "
+                    "contents, ~500 bytes an event, ~6M pair incidences per 1M events) instead of "
+                    "the generator's short default")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mem-cap-gib", type=float, default=8)
     ap.add_argument("--time-limit", type=float, default=600, help="seconds per run")
@@ -252,16 +256,19 @@ def main():
                   flush=True)
     else:
         events = int(1_000_000 * args.scale)
-        input_file = work / f"events-{events}.jsonl"
+        shape = ["--realistic"] if args.realistic else []
+        input_file = work / f"events-{events}{'-realistic' if args.realistic else ''}.jsonl"
         if not input_file.exists():
-            print(f"generating {events} events -> {input_file}", flush=True)
+            print(f"generating {events} events {' '.join(shape)} -> {input_file}", flush=True)
             subprocess.run([args.helixflow, "generate", "--events", str(events), "--seed", "42",
-                            "--duplicate-ratio", "0.01", "--malformed-ratio", "0",
+                            "--duplicate-ratio", "0.01", "--malformed-ratio", "0", *shape,
                             "--out", str(input_file)], check=True)
         peer_file = input_file
     mem_cap, table = args.mem_cap_gib * 2**30, engines(args)
     chosen = [e.strip() for e in args.engines.split(",")]
     report = {"events": events, "input": str(input_file), "peer_input": str(peer_file),
+              "input_bytes": input_file.stat().st_size,
+              "traffic": "own file" if args.input else ("realistic" if args.realistic else "short"),
               "peer_input_cleaning": cleaning, "runs": args.runs,
               "mem_cap_gib": args.mem_cap_gib, "time_limit_s": args.time_limit, "engines": {}}
 

@@ -12,6 +12,7 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use helixflow_engine::traffic_args::TrafficArgs;
 #[path = "support_binary.rs"]
 mod support_binary;
 use std::path::{Path, PathBuf};
@@ -27,9 +28,8 @@ struct Args {
     /// Events to generate.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
-    /// Characters of message content (~300 is realistic traffic).
-    #[arg(long, default_value_t = 300)]
-    content_chars: usize,
+    #[command(flatten)]
+    traffic: TrafficArgs,
     /// Configurations, PROCESSESxWORKERS; the first is the baseline.
     #[arg(long, value_delimiter = ',', default_value = "1x2,2x1,3x1")]
     configs: Vec<String>,
@@ -162,14 +162,11 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let bin = helixflow()?;
     std::fs::create_dir_all(&args.dir)?;
-    let input = args.dir.join(format!(
-        "events-{}-c{}.jsonl",
-        args.events, args.content_chars
-    ));
-    generated(&bin, &input, args.events, args.content_chars)?;
+    let shape = args.traffic.shape();
+    let input = generated(&bin, &args.dir, args.events, &shape)?;
     let input_bytes = std::fs::metadata(&input)?.len();
     println!(
-        "input: {} events, {} bytes ({:.0} bytes/event)",
+        "input: {} events ({shape}), {} bytes ({:.0} bytes/event)",
         args.events,
         input_bytes,
         input_bytes as f64 / args.events.max(1) as f64

@@ -18,7 +18,7 @@ use helixflow_engine::engine::{Engine, EngineSpec};
 use helixflow_engine::rejects::RejectLog;
 use helixflow_operators::views::ViewSet;
 use helixflow_sources::feed::{EpochClock, EpochPolicy};
-use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_sources::generator::{Generator, GeneratorSettings, TrafficShape};
 use helixflow_types::topology::{FileSourceConfig, SourceConfig};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -80,7 +80,10 @@ fn main() -> anyhow::Result<()> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.0,
         scale: total,
-        content_chars: 0,
+        shape: TrafficShape {
+            content_chars: 0,
+            ..TrafficShape::SHORT
+        },
     });
     let mut lines = Vec::with_capacity(total as usize);
     while !generator.done() {

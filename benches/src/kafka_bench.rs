@@ -28,7 +28,8 @@ use hdrhistogram::Histogram;
 use helixflow_engine::engine::{Engine, EngineSpec};
 use helixflow_engine::kafka_health::lags_now;
 use helixflow_engine::shared::Shared;
-use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_engine::traffic_args::TrafficArgs;
+use helixflow_sources::generator::{Generator, GeneratorSettings, TrafficShape};
 use helixflow_sources::kafka::produce::{route, Compression, EventProducer, ProduceSettings};
 use helixflow_sources::kafka::KafkaStatus;
 use helixflow_types::event::EventKind;
@@ -56,6 +57,8 @@ struct Args {
     /// Events for the throughput comparison.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    #[command(flatten)]
+    traffic: TrafficArgs,
     /// Worker threads of the engine.
     #[arg(short = 'w', long, default_value_t = 2)]
     workers: usize,
@@ -216,7 +219,7 @@ impl ProducerContext for Acks {
 
 /// The latency run's messages, generated and routed before the clock
 /// starts so that the producing loop only sends: (type, key, payload).
-fn latency_messages(total: u64) -> Vec<(EventKind, Option<String>, Vec<u8>)> {
+fn latency_messages(total: u64, shape: &TrafficShape) -> Vec<(EventKind, Option<String>, Vec<u8>)> {
     let mut g = Generator::new(GeneratorSettings {
         seed: 5,
         events: Some(total),
@@ -224,7 +227,7 @@ fn latency_messages(total: u64) -> Vec<(EventKind, Option<String>, Vec<u8>)> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.0,
         scale: total,
-        content_chars: 0,
+        shape: shape.clone(),
     });
     let mut line = String::new();
     (0..total)
@@ -240,7 +243,7 @@ fn latency_messages(total: u64) -> Vec<(EventKind, Option<String>, Vec<u8>)> {
 
 fn latency_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let total = args.latency_rate * args.latency_seconds;
-    let messages = latency_messages(total);
+    let messages = latency_messages(total, &args.traffic.shape());
     let topics = fresh_topics(&args.brokers, "latency")?;
     let engine = start(&topology(args, &topics)?)?;
     std::thread::sleep(Duration::from_secs(2)); // partitions assigned, consumers polling
@@ -382,8 +385,9 @@ fn throughput_run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let topics = fresh_topics(&args.brokers, "throughput")
         .context("is the broker up? scripts/services/kafka.sh start")?;
     println!(
-        "producing {} generated events to {}...",
+        "producing {} generated events ({}) to {}...",
         args.events,
+        args.traffic.shape(),
         topics.conversations.trim_end_matches(".conversations")
     );
     let mut producer = EventProducer::new(&ProduceSettings {
@@ -399,7 +403,7 @@ fn throughput_run(args: &Args) -> anyhow::Result<serde_json::Value> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.001,
         scale: args.events,
-        content_chars: 0,
+        shape: args.traffic.shape(),
     });
     let mut line = String::new();
     while !g.done() {

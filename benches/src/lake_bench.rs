@@ -27,7 +27,7 @@ use helixflow_engine::engine::{Engine, EngineSpec};
 use helixflow_engine::kafka_health::lags_now;
 use helixflow_engine::replay::{replay, ReplayInput, ReplaySpec};
 use helixflow_operators::views::ViewSet;
-use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_sources::generator::{Generator, GeneratorSettings, TrafficShape};
 use helixflow_sources::kafka::produce::{Compression, EventProducer, ProduceSettings};
 use helixflow_types::topology::{KafkaTopics, LakeSourceConfig, Topology};
 use std::io::Write;
@@ -171,7 +171,10 @@ fn main() -> anyhow::Result<()> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.001,
         scale: args.events,
-        content_chars: args.content_chars,
+        shape: TrafficShape {
+            content_chars: args.content_chars,
+            ..TrafficShape::SHORT
+        },
     });
     let mut out = std::io::BufWriter::new(std::fs::File::create(&jsonl)?);
     let mut line = String::new();

@@ -37,7 +37,7 @@ use helixflow_engine::run::EngineReader;
 use helixflow_operators::rows::{ViewName, ViewPart};
 use helixflow_operators::views::ViewSet;
 use helixflow_sources::feed::{EpochClock, EpochPolicy};
-use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_sources::generator::{Generator, GeneratorSettings, TrafficShape};
 use helixflow_sources::kafka::produce::{Compression, ProduceSettings};
 use helixflow_types::topology::{FileSourceConfig, SourceConfig, Topology};
 use rand::{Rng, SeedableRng};
@@ -142,7 +142,10 @@ fn write_input(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
         seed: 1,
         events: Some(args.events),
         scale: args.events.max(1000),
-        content_chars: args.content_chars,
+        shape: TrafficShape {
+            content_chars: args.content_chars,
+            ..TrafficShape::SHORT
+        },
         ..GeneratorSettings::default()
     });
     let mut text = String::new();
@@ -374,7 +377,10 @@ fn sync_run(args: &Args, brokers: &str) -> anyhow::Result<serde_json::Value> {
         seed: 5,
         events: Some(events),
         scale: events.max(1000),
-        content_chars: args.content_chars,
+        shape: TrafficShape {
+            content_chars: args.content_chars,
+            ..TrafficShape::SHORT
+        },
         ..GeneratorSettings::default()
     };
     let producer =

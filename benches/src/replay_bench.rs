@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 #[path = "support_binary.rs"]
 mod support_binary;
 use clap::Parser;
+use helixflow_engine::traffic_args::TrafficArgs;
 use std::path::PathBuf;
 use std::process::Command;
 use support_binary::{generated, helixflow};
@@ -23,6 +24,8 @@ struct Args {
     /// Events to generate.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    #[command(flatten)]
+    traffic: TrafficArgs,
     /// Runs per worker count (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -41,8 +44,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let bin = helixflow()?;
     std::fs::create_dir_all(&args.dir)?;
-    let input = args.dir.join(format!("events-{}.jsonl", args.events));
-    generated(&bin, &input, args.events, 0)?;
+    let shape = args.traffic.shape();
+    let input = generated(&bin, &args.dir, args.events, &shape)?;
+    println!("input: {} events, {shape}", args.events);
     let mut report = Vec::new();
     println!(
         "{:>8} {:>10} {:>12} {:>12} {:>14} {:>12}",

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use helixflow_engine::generate::generate;
 use helixflow_engine::produce::{produce, summary_line, ProduceInput};
 use helixflow_engine::replay::{replay, ReplayInput, ReplaySpec};
+use helixflow_engine::traffic_args::TrafficArgs;
 use helixflow_operators::rows::ViewName;
 use helixflow_operators::views::ViewSet;
 use helixflow_sources::generator::GeneratorSettings;
@@ -113,9 +114,8 @@ enum Command {
         /// Fraction of malformed lines.
         #[arg(long, default_value_t = 0.001)]
         malformed_ratio: f64,
-        /// Characters of message content (0: a short label; ~300 is realistic).
-        #[arg(long, default_value_t = 0)]
-        content_chars: usize,
+        #[command(flatten)]
+        traffic: TrafficArgs,
         /// Output file (`-` for standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
@@ -144,9 +144,8 @@ enum Command {
         /// Fraction of generated lines that are malformed.
         #[arg(long, default_value_t = 0.001)]
         malformed_ratio: f64,
-        /// Characters of generated message content (0: a short label).
-        #[arg(long, default_value_t = 0)]
-        content_chars: usize,
+        #[command(flatten)]
+        traffic: TrafficArgs,
         /// Messages per second (0: as fast as the broker takes them).
         #[arg(long, default_value_t = 0)]
         rate: u64,
@@ -357,7 +356,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             seed,
             duplicate_ratio,
             malformed_ratio,
-            content_chars,
+            traffic,
             out,
         } => {
             let settings = GeneratorSettings {
@@ -367,7 +366,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 duplicate_ratio,
                 malformed_ratio,
                 scale: events,
-                content_chars,
+                shape: traffic.shape(),
             };
             let progress = out.as_os_str() != "-" && std::io::stderr().is_terminal();
             if out.as_os_str() == "-" {
@@ -389,7 +388,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             seed,
             duplicate_ratio,
             malformed_ratio,
-            content_chars,
+            traffic,
             rate,
             compression,
             quiet,
@@ -419,7 +418,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                     duplicate_ratio,
                     malformed_ratio,
                     scale: events,
-                    content_chars,
+                    shape: traffic.shape(),
                 }),
             };
             let figures = produce(&settings, input, !quiet && std::io::stderr().is_terminal())?;

@@ -201,7 +201,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use helixflow_sources::generator::{Generator, GeneratorSettings};
+    use helixflow_sources::generator::{Generator, GeneratorSettings, TrafficShape};
     use helixflow_types::decode::decode_event;
 
     #[test]
@@ -213,7 +213,10 @@ mod tests {
             duplicate_ratio: 0.0,
             malformed_ratio: 0.0,
             scale: 3000,
-            content_chars: 50,
+            shape: TrafficShape {
+                content_chars: 50,
+                ..TrafficShape::SHORT
+            },
         });
         let mut text = String::new();
         while !g.done() {

@@ -12,7 +12,7 @@ use helixflow_operators::views::{ViewExports, ViewSet};
 use helixflow_sinks::runner::{SinkError, SinkStatus};
 use helixflow_sources::feed::{EpochClock, EpochPolicy, Feed, Share};
 use helixflow_sources::file::{FileProgress, FileSource};
-use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_sources::generator::{Generator, GeneratorSettings, TrafficShape};
 use helixflow_sources::kafka::{self, EngineHooks, KafkaStatus};
 use helixflow_types::topology::{Cluster, SinkConfig, SourceConfig, Topology};
 use std::sync::atomic::Ordering;
@@ -174,7 +174,10 @@ impl Engine {
                         duplicate_ratio: g.duplicate_ratio,
                         malformed_ratio: g.malformed_ratio,
                         scale: g.events.unwrap_or(1_000_000),
-                        content_chars: g.content_chars,
+                        shape: TrafficShape {
+                            content_chars: g.content_chars,
+                            ..TrafficShape::SHORT
+                        },
                     });
                     sources.push(std::thread::spawn(move || {
                         generator

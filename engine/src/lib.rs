@@ -25,6 +25,7 @@
 //! | [`run`] | the streaming engine from a topology, status line, sinks, API |
 //! | [`produce`] | sending a JSONL file or generated traffic to the Kafka topics |
 //! | [`generate`] | writing generated traffic to a JSONL file |
+//! | [`traffic_args`] | the options that shape generated traffic (contents, co-occurrence density) |
 
 pub mod cluster;
 pub mod cluster_reads;
@@ -47,5 +48,6 @@ pub mod run;
 pub mod shared;
 pub mod slow_operators;
 pub mod sync;
+pub mod traffic_args;
 pub mod waiting;
 pub mod worker;

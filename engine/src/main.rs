@@ -4,7 +4,9 @@ mod cli;
 
 /// mimalloc: differential's batchers allocate and free large buffers at a
 /// high rate; glibc's allocator returns them to the OS and page-faults them
-/// back (measured in docs/benchmarks.md).
+/// back (measured in docs/benchmarks.md). The `system-allocator` feature
+/// keeps the system's, for heap profilers that hook malloc (heaptrack).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -7,7 +7,7 @@
     reason = "test helpers fail loudly on setup errors"
 )]
 
-use helixflow_sources::generator::{Generator, GeneratorSettings};
+use helixflow_sources::generator::{Generator, GeneratorSettings, TrafficShape};
 use helixflow_types::decode::decode_event;
 use helixflow_types::event::*;
 use helixflow_types::timestamp::{format_hour, format_millis, hour_floor};
@@ -26,7 +26,10 @@ pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
         duplicate_ratio: 0.03,
         malformed_ratio: 0.01,
         scale: events,
-        content_chars: 80,
+        shape: TrafficShape {
+            content_chars: 80,
+            ..TrafficShape::SHORT
+        },
     });
     let mut text = String::new();
     while !g.done() {

@@ -10,7 +10,9 @@
 //! The text of a kept message goes to the [`ContentStore`] here, once per
 //! kept payload: duplicates that lose are never stored.
 //!
-//! The operator processes complete timestamps in order, so a replaced winner
+//! The operator processes timestamps in order (a time's candidates as they
+//! arrive, once every earlier time is complete: the rule's outcome and both
+//! counts do not depend on the order within a time), so a replaced winner
 //! is retracted at the time its replacement arrives: every consistent
 //! snapshot holds exactly one event per key.
 
@@ -91,7 +93,7 @@ where
         exchange,
         name,
         |_, at| at,
-        move |time, batch, output| {
+        move |time, batch, _complete, output| {
             let (mut dups, mut conflicts, mut new_keys) = (0, 0, 0);
             for c in batch {
                 match kept.entry(c.key.0) {

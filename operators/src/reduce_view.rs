@@ -2,11 +2,12 @@
 //! key's row(s) from all its values, and keep the output arranged so the
 //! API and sinks can read it.
 //!
-//! The values of each key live in the operator as a sorted multiset. At
-//! each complete time, in time order, the keys the time touched are
-//! recomputed from their multisets and only changed rows leave the
-//! operator, as a retraction of the old row and an insertion of the new
-//! one. This is differential's `reduce` for a totally ordered time, minus
+//! The values of each key live in the operator as a sorted multiset. Times
+//! go in order; a time's updates are folded into the multisets as they
+//! arrive (once every earlier time is complete), and when the time is
+//! complete the keys it touched are recomputed from their multisets and
+//! only changed rows leave the operator, as a retraction of the old row and
+//! an insertion of the new one. This is differential's `reduce` for a totally ordered time, minus
 //! its per-key history replay over an input arrangement: the same results
 //! (the logic sees the same sorted, consolidated values), at a fraction of
 //! the cost per epoch (docs/benchmarks.md).
@@ -25,10 +26,12 @@ use timely::dataflow::channels::pact::Exchange;
 /// A view arranged by key with one row value per key.
 pub type ViewTrace<K, V> = TraceAgent<ValSpine<K, V, Time, Diff>>;
 
-/// One key's values (with multiplicities) and the rows last emitted for it.
+/// One key's values (with multiplicities), the rows last emitted for it,
+/// and whether the current time has touched it.
 struct Group<V, R> {
     values: BTreeMap<V, Diff>,
     rows: Vec<(R, Diff)>,
+    touched: bool,
 }
 
 impl<V, R> Default for Group<V, R> {
@@ -36,6 +39,7 @@ impl<V, R> Default for Group<V, R> {
         Group {
             values: BTreeMap::new(),
             rows: Vec::new(),
+            touched: false,
         }
     }
 }
@@ -91,6 +95,8 @@ where
 {
     let by_key = Exchange::new(|((k, _), _, _): &((K, V), Time, Diff)| k.hashed().into());
     let mut groups: HashMap<K, Group<V, R>> = HashMap::new();
+    // Keys the current time has touched so far (each once).
+    let mut touched: Vec<K> = Vec::new();
     let mut rows: Vec<(R, Diff)> = Vec::new();
     // Old rows retracted plus new rows, consolidated: only what changed.
     let mut changes: Vec<(R, Diff)> = Vec::new();
@@ -99,17 +105,38 @@ where
         by_key,
         name,
         |(_, time, _), _| *time,
-        move |time, mut batch, output| {
-            batch.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
-            let mut batch = batch.into_iter().peekable();
-            while let Some(((key, value), _, diff)) = batch.next() {
-                let group = groups.entry(key.clone()).or_default();
-                add(&mut group.values, value, diff);
-                while let Some(((_, value), _, diff)) =
-                    batch.next_if(|((next, _), _, _)| *next == key)
-                {
-                    add(&mut group.values, value, diff);
+        move |time, batch, complete, output| {
+            // Each part is folded into its keys' multisets at once (every
+            // earlier time is complete), so nothing waits stashed.
+            for ((key, value), _, diff) in batch {
+                match groups.get_mut(&key) {
+                    Some(group) => {
+                        if !group.touched {
+                            group.touched = true;
+                            touched.push(key.clone());
+                        }
+                        add(&mut group.values, value, diff);
+                    }
+                    None => {
+                        let mut group = Group {
+                            touched: true,
+                            ..Group::default()
+                        };
+                        add(&mut group.values, value, diff);
+                        touched.push(key.clone());
+                        groups.insert(key, group);
+                    }
                 }
+            }
+            if !complete {
+                return;
+            }
+            // The time is complete: recompute the keys it touched.
+            for key in touched.drain(..) {
+                let Some(group) = groups.get_mut(&key) else {
+                    continue;
+                };
+                group.touched = false;
                 rows.clear();
                 if !group.values.is_empty() {
                     logic(&key, &group.values, &mut rows);

@@ -4,9 +4,12 @@
 //! and relationship updates, and debate rounds. Optionally re-sends some
 //! events (at-least-once duplicates) and corrupts some lines.
 //!
-//! At 1M events the shape is close to what HelixAgent sees: ~55% messages in
-//! ~18K conversations, each mentioning ~50 distinct entities out of 100K,
-//! which gives tens of millions of entity-pair incidences.
+//! How heavy the traffic is to process is a [`TrafficShape`]: content sizes
+//! and how densely conversations mention entities. At 1M events ~55% are
+//! messages in ~16K conversations; [`TrafficShape::SHORT`] (the default)
+//! writes short labels and ~49 distinct entities per conversation (19.1M
+//! pair incidences), [`TrafficShape::REALISTIC`] ~350-character contents
+//! (about 500 bytes an event) and about 6M incidences.
 
 use crate::feed::{Chunk, EpochCursor, EpochPolicy, FeedClosed, SourceHandle};
 use rand::rngs::SmallRng;
@@ -32,11 +35,69 @@ pub struct GeneratorSettings {
     /// Size of the world (conversations, entities...), as if this many events
     /// were planned; defaults to `events` or 1M.
     pub scale: u64,
+    /// What the traffic looks like: content sizes and co-occurrence density.
+    pub shape: TrafficShape,
+}
+
+/// The settings that decide how heavy the traffic is to process: how long
+/// message contents are and how densely conversations mention entities
+/// (which sets the entity-pair incidences: a conversation mentioning `k`
+/// distinct entities gives `k(k-1)/2`). Benchmarks state the shape they ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrafficShape {
     /// Characters of message content: 0 writes a short label ("message 3 of
     /// conversation 7"); more writes text of about that many characters
     /// (words, some non-ASCII, quotes and newlines that JSON escapes), as
     /// realistic traffic carries.
     pub content_chars: usize,
+    /// Each conversation draws the entities it talks about (its topic) from a
+    /// community of 200 related ones: between `topic_entities.0` and
+    /// `topic_entities.1` (exclusive) draws, so the same pairs recur across
+    /// conversations. 95% of mentions come from the topic.
+    pub topic_entities: (u64, u64),
+    /// Each message mentions between 0 and this many entities (uniformly).
+    pub mentions_max: u32,
+}
+
+impl TrafficShape {
+    /// The shape the generator had before it was configurable: short
+    /// labels for contents, topics of 40..100 draws, 0..=6 mentions (19.1M
+    /// pair incidences per 1M events; ~300 bytes an event).
+    pub const SHORT: TrafficShape = TrafficShape {
+        content_chars: 0,
+        topic_entities: (40, 100),
+        mentions_max: 6,
+    };
+
+    /// Realistic traffic: contents of ~350 characters (486 bytes an event
+    /// on average at seed 42), topics of 18..45 draws and 0..=4 mentions:
+    /// 5.9M pair incidences and 5.1M distinct pairs per 1M events, ~27
+    /// distinct entities per conversation.
+    pub const REALISTIC: TrafficShape = TrafficShape {
+        content_chars: 350,
+        topic_entities: (18, 45),
+        mentions_max: 4,
+    };
+}
+
+impl Default for TrafficShape {
+    fn default() -> Self {
+        TrafficShape::SHORT
+    }
+}
+
+impl std::fmt::Display for TrafficShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.content_chars {
+            0 => write!(f, "short-label contents")?,
+            n => write!(f, "{n}-character contents")?,
+        }
+        write!(
+            f,
+            ", topics of {}..{} entity draws, 0..={} mentions a message",
+            self.topic_entities.0, self.topic_entities.1, self.mentions_max
+        )
+    }
 }
 
 impl Default for GeneratorSettings {
@@ -48,7 +109,7 @@ impl Default for GeneratorSettings {
             duplicate_ratio: 0.0,
             malformed_ratio: 0.0,
             scale: 1_000_000,
-            content_chars: 0,
+            shape: TrafficShape::default(),
         }
     }
 }
@@ -255,7 +316,7 @@ impl Generator {
                     INTENTS[self.rng.gen_range(0..INTENTS.len())]
                 );
             }
-            let mentions = self.rng.gen_range(0..=6);
+            let mentions = self.rng.gen_range(0..=self.s.shape.mentions_max);
             if mentions > 0 {
                 out.push_str(r#","entities":["#);
                 for m in 0..mentions {
@@ -381,12 +442,12 @@ impl Generator {
 
     /// Writes a message's content (already JSON-escaped) to `out`.
     fn content(&mut self, seq: u64, conv_id: u64, out: &mut String) {
-        if self.s.content_chars == 0 {
+        if self.s.shape.content_chars == 0 {
             let _ = write!(out, "message {seq} of conversation {conv_id}");
             return;
         }
         let start = out.len();
-        while out.len() - start < self.s.content_chars {
+        while out.len() - start < self.s.shape.content_chars {
             if out.len() > start {
                 out.push(' ');
             }
@@ -408,7 +469,8 @@ impl Generator {
         let community_size = 200u64.min(self.entities);
         let communities = (self.entities / community_size).max(1);
         let base = self.rng.gen_range(0..communities) * community_size;
-        let topic_size = self.rng.gen_range(40..100);
+        let (low, high) = self.s.shape.topic_entities;
+        let topic_size = self.rng.gen_range(low.max(1)..high.max(low.max(1) + 1));
         let topic = (0..topic_size)
             .map(|_| base + self.rng.gen_range(0..community_size))
             .collect();
@@ -521,7 +583,7 @@ mod tests {
             duplicate_ratio: 0.05,
             malformed_ratio: 0.01,
             scale: 2000,
-            content_chars: 300,
+            shape: TrafficShape::REALISTIC,
             ..GeneratorSettings::default()
         };
         let run = |s: GeneratorSettings| {
