@@ -61,11 +61,15 @@ pub fn verdict(kept: (i64, u64), candidate: (i64, u64)) -> Verdict {
     }
 }
 
-struct Kept<F> {
+/// What dedup keeps per key: the kept event's rule fields and where its
+/// fact is. The facts sit in one vector beside the map rather than in it: a
+/// hash map's buckets outnumber its keys (up to twice, right after it
+/// grows), and a bucket is only this small record, not a whole fact.
+struct Kept {
     ts: i64,
     fingerprint: u64,
     copies: u64,
-    fact: F,
+    slot: usize,
 }
 
 /// Deduplicates a stream of candidates into a collection of facts.
@@ -87,7 +91,10 @@ where
         fact
     };
     let exchange = Exchange::new(|c: &Candidate<F>| c.fact.dedup_route(c.key));
-    let mut kept: HashMap<u128, Kept<F>> = HashMap::new();
+    // The digest is already a hash; foldhash only spreads it (std's
+    // SipHash cost ~4% of a replay here), seeded per process.
+    let mut kept: HashMap<u128, Kept, foldhash::fast::RandomState> = HashMap::default();
+    let mut facts: Vec<F> = Vec::new();
     in_time_order(
         candidates,
         exchange,
@@ -106,8 +113,9 @@ where
                             ts,
                             fingerprint,
                             copies: 1,
-                            fact,
+                            slot: facts.len(),
                         });
+                        facts.push(fact);
                     }
                     Entry::Occupied(mut o) => {
                         dups += 1;
@@ -116,16 +124,15 @@ where
                             Verdict::Duplicate => k.copies += 1,
                             Verdict::Replaces => {
                                 conflicts += k.copies;
-                                let (ts, fingerprint) = (c.ts, c.fingerprint);
+                                k.ts = c.ts;
+                                k.fingerprint = c.fingerprint;
+                                k.copies = 1;
                                 let fact = keep(c);
-                                output.push((k.fact.clone(), time, -1));
-                                output.push((fact.clone(), time, 1));
-                                *k = Kept {
-                                    ts,
-                                    fingerprint,
-                                    copies: 1,
-                                    fact,
-                                };
+                                if let Some(slot) = facts.get_mut(k.slot) {
+                                    let old = std::mem::replace(slot, fact.clone());
+                                    output.push((old, time, -1));
+                                }
+                                output.push((fact, time, 1));
                             }
                             Verdict::Loses => conflicts += 1,
                         }

@@ -94,7 +94,7 @@ where
     L: FnMut(&K, &BTreeMap<V, Diff>, &mut Vec<(R, Diff)>) + 'static,
 {
     let by_key = Exchange::new(|((k, _), _, _): &((K, V), Time, Diff)| k.hashed().into());
-    let mut groups: HashMap<K, Group<V, R>> = HashMap::new();
+    let mut groups: HashMap<K, Group<V, R>, foldhash::fast::RandomState> = HashMap::default();
     // Keys the current time has touched so far (each once).
     let mut touched: Vec<K> = Vec::new();
     let mut rows: Vec<(R, Diff)> = Vec::new();
