@@ -80,10 +80,7 @@ fn main() -> anyhow::Result<()> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.0,
         scale: total,
-        shape: TrafficShape {
-            content_chars: 0,
-            ..TrafficShape::SHORT
-        },
+        shape: TrafficShape::SHORT,
     });
     let mut lines = Vec::with_capacity(total as usize);
     while !generator.done() {

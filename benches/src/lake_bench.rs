@@ -171,10 +171,7 @@ fn main() -> anyhow::Result<()> {
         duplicate_ratio: 0.01,
         malformed_ratio: 0.001,
         scale: args.events,
-        shape: TrafficShape {
-            content_chars: args.content_chars,
-            ..TrafficShape::SHORT
-        },
+        shape: TrafficShape::SHORT.with_content_chars(args.content_chars),
     });
     let mut out = std::io::BufWriter::new(std::fs::File::create(&jsonl)?);
     let mut line = String::new();

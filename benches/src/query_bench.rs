@@ -142,10 +142,7 @@ fn write_input(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
         seed: 1,
         events: Some(args.events),
         scale: args.events.max(1000),
-        shape: TrafficShape {
-            content_chars: args.content_chars,
-            ..TrafficShape::SHORT
-        },
+        shape: TrafficShape::SHORT.with_content_chars(args.content_chars),
         ..GeneratorSettings::default()
     });
     let mut text = String::new();
@@ -377,10 +374,7 @@ fn sync_run(args: &Args, brokers: &str) -> anyhow::Result<serde_json::Value> {
         seed: 5,
         events: Some(events),
         scale: events.max(1000),
-        shape: TrafficShape {
-            content_chars: args.content_chars,
-            ..TrafficShape::SHORT
-        },
+        shape: TrafficShape::SHORT.with_content_chars(args.content_chars),
         ..GeneratorSettings::default()
     };
     let producer =

@@ -213,10 +213,7 @@ mod tests {
             duplicate_ratio: 0.0,
             malformed_ratio: 0.0,
             scale: 3000,
-            shape: TrafficShape {
-                content_chars: 50,
-                ..TrafficShape::SHORT
-            },
+            shape: TrafficShape::SHORT.with_content_chars(50),
         });
         let mut text = String::new();
         while !g.done() {

@@ -174,10 +174,7 @@ impl Engine {
                         duplicate_ratio: g.duplicate_ratio,
                         malformed_ratio: g.malformed_ratio,
                         scale: g.events.unwrap_or(1_000_000),
-                        shape: TrafficShape {
-                            content_chars: g.content_chars,
-                            ..TrafficShape::SHORT
-                        },
+                        shape: TrafficShape::SHORT.with_content_chars(g.content_chars),
                     });
                     sources.push(std::thread::spawn(move || {
                         generator

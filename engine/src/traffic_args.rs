@@ -21,7 +21,7 @@ pub struct TrafficArgs {
     pub content_chars: Option<usize>,
     /// Entity draws of a conversation's topic, MIN..MAX (MAX exclusive)
     /// [default: 40..100, or 18..45 with --realistic].
-    #[arg(long, value_parser = parse_topic_range)]
+    #[arg(long)]
     pub topic_entities: Option<TopicRange>,
     /// Most entities one message mentions (each mentions 0..=N) [default: 6,
     /// or 4 with --realistic].
@@ -53,10 +53,6 @@ impl FromStr for TopicRange {
         }
         Ok(TopicRange(low, high))
     }
-}
-
-fn parse_topic_range(s: &str) -> Result<TopicRange, String> {
-    s.parse()
 }
 
 impl TrafficArgs {

@@ -26,10 +26,7 @@ pub fn test_lines(seed: u64, events: u64) -> Vec<String> {
         duplicate_ratio: 0.03,
         malformed_ratio: 0.01,
         scale: events,
-        shape: TrafficShape {
-            content_chars: 80,
-            ..TrafficShape::SHORT
-        },
+        shape: TrafficShape::SHORT.with_content_chars(80),
     });
     let mut text = String::new();
     while !g.done() {

@@ -261,4 +261,50 @@ mod tests {
             assert_eq!(accumulate(&output, time), expected, "at time {time}");
         }
     }
+
+    #[test]
+    fn a_time_arriving_in_parts_is_reduced_once_when_complete() {
+        // Time 0's values arrive in two parts with the worker stepped in
+        // between (the frontier stays at 0, so the first part is handed over
+        // before the time completes); the rows must be computed once, from
+        // both parts: no row of the first part alone may leave.
+        let seen: Arc<Mutex<Vec<Update>>> = Arc::default();
+        let out = Arc::clone(&seen);
+        timely::execute_directly(move |worker| {
+            let probe = ProbeHandle::new();
+            let mut session = worker.dataflow::<Time, _, _>(|scope| {
+                let (session, values) = scope.new_collection::<(u32, u32), Diff>();
+                // One row per key: its values' sum.
+                reduce_view(values, "test", |_key, vals: &[(&u32, Diff)], rows| {
+                    let sum: u64 = vals.iter().map(|(v, d)| u64::from(**v) * *d as u64).sum();
+                    rows.push((sum, 1));
+                })
+                .as_collection(|k, v| (*k, *v as u32))
+                .inner
+                .inspect(move |u| out.lock().unwrap().push(*u))
+                .probe_with(&probe);
+                session
+            });
+            for part in [[(1, 10), (2, 5)], [(1, 11), (3, 7)]] {
+                for data in part {
+                    session.update_at(data, 0, 1);
+                }
+                session.flush();
+                for _ in 0..10 {
+                    worker.step();
+                }
+            }
+            session.advance_to(1);
+            session.flush();
+            while probe.less_than(&1) {
+                worker.step();
+            }
+        });
+        let mut output = seen.lock().unwrap().clone();
+        output.sort_unstable();
+        assert_eq!(
+            output,
+            vec![((1, 21), 0, 1), ((2, 5), 0, 1), ((3, 7), 0, 1)]
+        );
+    }
 }

@@ -80,6 +80,16 @@ impl TrafficShape {
     };
 }
 
+impl TrafficShape {
+    /// This shape with contents of `chars` characters (0: short labels).
+    pub const fn with_content_chars(self, chars: usize) -> TrafficShape {
+        TrafficShape {
+            content_chars: chars,
+            ..self
+        }
+    }
+}
+
 impl Default for TrafficShape {
     fn default() -> Self {
         TrafficShape::SHORT
