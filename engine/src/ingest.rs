@@ -9,10 +9,11 @@
 //! capability (the sink's raw progress).
 //!
 //! Capability contract: the operator holds a capability for the least epoch
-//! that may still arrive. It downgrades to `sealed + 1` only when the feed is
-//! empty after `sealed` was read (so every chunk of an epoch `<= sealed` has
-//! been taken, by this worker or another), and drops it once every source has
-//! finished and the feed is drained.
+//! that may still arrive. It downgrades to the lesser of `sealed + 1` and
+//! the least epoch of a chunk still waiting in the feed, read after `sealed`
+//! (so every chunk of an earlier epoch has been taken, by this worker or
+//! another, whose own capability covers it until it is emitted), and drops
+//! it once every source has finished and the feed is drained.
 
 use crate::shared::Shared;
 use helixflow_operators::changes::{PublishRaw, RawFeed};
@@ -107,28 +108,37 @@ pub fn ingest<'s>(
                     shared.memory_arrived(*at.time(), &memory_ts);
                 }
                 shared.valid.fetch_add(valid, Ordering::Relaxed);
+                // `sealed` first: every chunk of an epoch sealed by then is
+                // counted by `least_waiting` below unless already taken.
                 let (sealed, finished) = shared.feed.sealed();
-                if shared.feed.is_empty() {
-                    if finished {
-                        cap = None;
-                        if let Some(publish) = &raw {
-                            publish(RawFeed::Progress {
-                                worker,
-                                upper: Time::MAX,
-                            });
-                        }
-                        return;
-                    }
-                    if sealed.saturating_add(1) > *current.time() {
-                        current.downgrade(&(sealed + 1));
-                    }
-                    if let Some(publish) = raw.as_ref().filter(|_| *current.time() > told) {
-                        told = *current.time();
+                let waiting = shared.feed.least_waiting();
+                if finished && waiting.is_none() {
+                    cap = None;
+                    if let Some(publish) = &raw {
                         publish(RawFeed::Progress {
                             worker,
-                            upper: told,
+                            upper: Time::MAX,
                         });
                     }
+                    return;
+                }
+                // Sealed epochs whose chunks are all taken are complete, even
+                // while later epochs' chunks wait (a reader ahead of the
+                // workers must not hold every epoch open).
+                let upper = waiting.map_or(sealed.saturating_add(1), |least| {
+                    least.min(sealed.saturating_add(1))
+                });
+                if upper > *current.time() {
+                    current.downgrade(&upper);
+                }
+                if let Some(publish) = raw.as_ref().filter(|_| *current.time() > told) {
+                    told = *current.time();
+                    publish(RawFeed::Progress {
+                        worker,
+                        upper: told,
+                    });
+                }
+                if waiting.is_none() {
                     activator.activate_after(Duration::from_millis(1));
                 } else {
                     activator.activate();

@@ -12,8 +12,9 @@
 //!
 //! The dataflow's ingest operator holds a capability for the least epoch that
 //! may still arrive and releases it as [`Feed::sealed`] advances and the
-//! channel drains: a timestamp is complete once every source has sealed it
-//! and every chunk of it has been taken.
+//! chunks of sealed epochs are taken ([`Feed::least_waiting`]): a timestamp
+//! is complete once every source has sealed it and every chunk of it has
+//! been taken, even while later epochs' chunks still wait in the channel.
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use helixflow_types::decode::Rejection;
@@ -147,6 +148,35 @@ pub struct Feed {
     tx: Sender<Chunk>,
     rx: Receiver<Chunk>,
     sources: Arc<Mutex<Vec<Arc<SourceProgress>>>>,
+    waiting: Arc<Waiting>,
+}
+
+/// How many chunks of each epoch are sent (or being sent) and not yet taken.
+#[derive(Debug, Default)]
+struct Waiting(Mutex<BTreeMap<u64, usize>>);
+
+impl Waiting {
+    fn add(&self, epoch: u64) {
+        *self.lock().entry(epoch).or_default() += 1;
+    }
+
+    fn remove(&self, epoch: u64) {
+        let mut waiting = self.lock();
+        if let Some(n) = waiting.get_mut(&epoch) {
+            *n -= 1;
+            if *n == 0 {
+                waiting.remove(&epoch);
+            }
+        }
+    }
+
+    fn least(&self) -> Option<u64> {
+        self.lock().keys().next().copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, usize>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Feed {
@@ -157,6 +187,7 @@ impl Feed {
             tx,
             rx,
             sources: Arc::default(),
+            waiting: Arc::default(),
         }
     }
 
@@ -175,6 +206,7 @@ impl Feed {
             index: sources.len() - 1,
             tx: self.tx.clone(),
             progress,
+            waiting: Arc::clone(&self.waiting),
         }
     }
 
@@ -202,7 +234,17 @@ impl Feed {
 
     /// Takes a chunk if one is waiting.
     pub fn try_take(&self) -> Result<Chunk, TryRecvError> {
-        self.rx.try_recv()
+        let chunk = self.rx.try_recv()?;
+        self.waiting.remove(chunk.epoch);
+        Ok(chunk)
+    }
+
+    /// The least epoch of the chunks sent and not yet taken (`None`: none
+    /// is). Read after [`Feed::sealed`], it bounds what may still arrive:
+    /// every chunk of an epoch the sources had sealed then is either
+    /// counted here or already taken.
+    pub fn least_waiting(&self) -> Option<u64> {
+        self.waiting.least()
     }
 
     /// True when no chunk is waiting.
@@ -240,6 +282,7 @@ pub struct SourceHandle {
     index: usize,
     tx: Sender<Chunk>,
     progress: Arc<SourceProgress>,
+    waiting: Arc<Waiting>,
 }
 
 /// The dataflow has gone away; the source should stop.
@@ -257,7 +300,14 @@ impl SourceHandle {
     pub fn send(&self, mut chunk: Chunk, lines: u64) -> Result<(), FeedClosed> {
         chunk.source = self.index;
         self.progress.events.fetch_add(lines, Ordering::Relaxed);
-        self.tx.send(chunk).map_err(|_| FeedClosed)
+        // Counted before it is in the channel, so that no reader of
+        // `least_waiting` can miss it (it is uncounted when taken).
+        let epoch = chunk.epoch;
+        self.waiting.add(epoch);
+        self.tx.send(chunk).map_err(|_| {
+            self.waiting.remove(epoch);
+            FeedClosed
+        })
     }
 
     /// Declares every epoch `<= epoch` complete, at input `position`.
@@ -415,6 +465,39 @@ mod tests {
             serde_json::Value::Null,
             "older ones are gone"
         );
+    }
+
+    fn chunk(epoch: u64) -> Chunk {
+        Chunk {
+            source: 0,
+            epoch,
+            first_line: 0,
+            origin: Arc::from("test"),
+            data: Vec::new(),
+            records: None,
+            decoded: None,
+        }
+    }
+
+    #[test]
+    fn least_waiting_is_the_least_epoch_sent_and_not_taken() {
+        let feed = Feed::new(8);
+        let a = feed.add_source("a");
+        let b = feed.add_source("b");
+        assert_eq!(feed.least_waiting(), None);
+        for epoch in [2, 2, 3] {
+            a.send(chunk(epoch), 1).unwrap();
+        }
+        b.send(chunk(1), 1).unwrap();
+        assert_eq!(feed.least_waiting(), Some(1));
+        // Taken in channel order: a's two chunks of 2, then 3, then b's 1.
+        let taken: Vec<u64> = (0..3).map(|_| feed.try_take().unwrap().epoch).collect();
+        assert_eq!(taken, vec![2, 2, 3]);
+        assert_eq!(feed.least_waiting(), Some(1), "b's chunk still waits");
+        assert_eq!(feed.try_take().unwrap().epoch, 1);
+        assert_eq!(feed.least_waiting(), None);
+        assert!(feed.try_take().is_err());
+        assert_eq!(feed.least_waiting(), None);
     }
 
     #[test]
