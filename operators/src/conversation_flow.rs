@@ -11,6 +11,7 @@
 
 use crate::facts::MessageFact;
 use crate::intern::Id;
+use crate::multiset::Multiset;
 use crate::partials::count;
 use crate::reduce_view::{reduce_changes, reduce_view_core, ViewTrace};
 use crate::{Diff, Time};
@@ -18,7 +19,6 @@ use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
 use helixflow_types::event::Role;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A row of `conversation_flow` (the key is (from_role, to_role)).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ pub fn conversation_flow<'s>(
     let before = messages.flat_map(|m| m.seq.checked_sub(1).map(|s| ((m.conv, s), m.role)));
     let pairs = at.join_map(before, |(conv, _), from, to| (((*from, *to), *conv), ()));
     let per_conversation = reduce_changes(pairs, "flow_per_conversation", |_, n, out| {
-        out.push((n.values().map(|d| count(*d)).sum::<u64>(), 1));
+        out.push((n.counts().map(count).sum::<u64>(), 1));
     })
     .map(|((roles, _conv), n): (((Role, Role), Id), u64)| (roles, n));
     reduce_view_core(
@@ -52,14 +52,14 @@ pub fn conversation_flow<'s>(
 
 /// Per role pair: each distinct per-conversation count, with the number of
 /// conversations that have it.
-fn summarize(counts: &BTreeMap<u64, Diff>) -> FlowRow {
+fn summarize(counts: &Multiset<u64>) -> FlowRow {
     let mut row = FlowRow {
         transitions: 0,
         conversations: 0,
     };
-    for (n, d) in counts {
-        row.transitions += n * count(*d);
-        row.conversations += count(*d);
+    for (n, d) in counts.iter() {
+        row.transitions += n * count(d);
+        row.conversations += count(d);
     }
     row
 }
@@ -69,6 +69,7 @@ mod tests {
     use super::*;
     use crate::content::ContentRef;
     use differential_dataflow::input::Input;
+    use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
     use timely::dataflow::operators::probe::Handle as ProbeHandle;
     use timely::dataflow::operators::{Inspect, Probe};

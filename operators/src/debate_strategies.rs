@@ -11,13 +11,13 @@
 use crate::debate_stats::DebateTrace;
 use crate::facts::{DebateFact, OrdF64};
 use crate::intern::Id;
+use crate::multiset::Multiset;
 use crate::partials::{count, fold_buckets, Partial};
 use crate::reduce_view::{reduce_changes, reduce_view_core, ViewTrace};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A row of `debate_strategies` (the key is the stance).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ pub struct StrategyPartial {
 }
 
 impl Partial for StrategyPartial {
-    fn merge(parts: &BTreeMap<Self, Diff>) -> Self {
+    fn merge(parts: &Multiset<Self>) -> Self {
         let mut all = StrategyPartial {
             rounds: 0,
             score_sum: OrdF64(0.0),
@@ -55,8 +55,8 @@ impl Partial for StrategyPartial {
             led: 0,
             consensus: 0,
         };
-        for (p, d) in parts {
-            let n = count(*d);
+        for (p, d) in parts.iter() {
+            let n = count(d);
             all.rounds += p.rounds * n;
             all.score_sum = OrdF64(all.score_sum.0 + p.score_sum.0 * n as f64);
             all.providers.extend(p.providers.iter().cloned());
@@ -115,7 +115,7 @@ pub fn debate_strategies<'s>(
 }
 
 /// The partial of one (stance, debate) from its rounds (summed in order).
-fn one_debate(rounds: &BTreeMap<JoinedRound, Diff>) -> StrategyPartial {
+fn one_debate(rounds: &Multiset<JoinedRound>) -> StrategyPartial {
     let mut part = StrategyPartial {
         rounds: 0,
         score_sum: OrdF64(0.0),
@@ -124,8 +124,8 @@ fn one_debate(rounds: &BTreeMap<JoinedRound, Diff>) -> StrategyPartial {
         led: 0,
         consensus: 0,
     };
-    for ((provider, score, by_leader, consensus), d) in rounds {
-        let n = count(*d);
+    for ((provider, score, by_leader, consensus), d) in rounds.iter() {
+        let n = count(d);
         part.rounds += n;
         part.score_sum = OrdF64(part.score_sum.0 + score.0 * n as f64);
         if part.providers.last() != Some(provider) {
@@ -141,12 +141,11 @@ fn one_debate(rounds: &BTreeMap<JoinedRound, Diff>) -> StrategyPartial {
 mod tests {
     use super::*;
 
-    fn rounds(items: &[(&str, f64, bool, bool)]) -> BTreeMap<JoinedRound, Diff> {
-        let mut m = BTreeMap::new();
-        for (p, s, l, c) in items {
-            *m.entry((p.to_string(), OrdF64(*s), *l, *c)).or_insert(0) += 1;
-        }
-        m
+    fn rounds(items: &[(&str, f64, bool, bool)]) -> Multiset<JoinedRound> {
+        items
+            .iter()
+            .map(|(p, s, l, c)| ((p.to_string(), OrdF64(*s), *l, *c), 1))
+            .collect()
     }
 
     #[test]
@@ -172,7 +171,7 @@ mod tests {
     fn merging_partials_sums_with_multiplicities_and_unions_providers() {
         let one = one_debate(&rounds(&[("a", 1.0, true, false)]));
         let two = one_debate(&rounds(&[("b", 2.0, false, true), ("b", 4.0, false, true)]));
-        let parts: BTreeMap<StrategyPartial, Diff> = [(one, 2), (two, 1)].into_iter().collect();
+        let parts = Multiset::from([(one, 2), (two, 1)]);
         let row = StrategyPartial::merge(&parts).row();
         assert_eq!(
             row,

@@ -12,13 +12,13 @@ use crate::facts::MessageFact;
 use crate::intern::{Id, Interner};
 use crate::latest::{EntityTrace, RelationshipTrace};
 use crate::memberships::MembershipTrace;
+use crate::multiset::Multiset;
 use crate::reduce_view::{reduce_view_core, ViewTrace};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
 use helixflow_types::timestamp::Millis;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// What an entity id's row is computed from. Variant order matters: the
 /// counted items sort first, mentions last and by `ts`.
@@ -112,17 +112,9 @@ pub fn entity_directory<'s>(
 }
 
 /// The row of `id` (`None` only when the identifier table is full).
-fn directory_row(
-    id: Id,
-    items: &BTreeMap<DirectoryItem, Diff>,
-    ids: &Interner,
-) -> Option<DirectoryRow> {
-    let count = |item: &DirectoryItem| {
-        items
-            .get(item)
-            .map_or(0, |d| u64::try_from(*d).unwrap_or(0))
-    };
-    let named = match items.first_key_value() {
+fn directory_row(id: Id, items: &Multiset<DirectoryItem>, ids: &Interner) -> Option<DirectoryRow> {
+    let count = |item: &DirectoryItem| u64::try_from(items.get(item)).unwrap_or(0);
+    let named = match items.first() {
         Some((DirectoryItem::Entity { name, kind }, _)) => {
             Some((ids.intern(name).ok()?, ids.intern(kind).ok()?))
         }
@@ -150,7 +142,7 @@ fn directory_row(
 /// The name and kind of the latest mention: greatest (`ts`,
 /// `conversation_id`, `seq`), strings in UTF-8 byte order. Mentions sort by
 /// `ts` first, so only those with the greatest `ts` are read.
-fn latest_mention(items: &BTreeMap<DirectoryItem, Diff>, ids: &Interner) -> Option<(Id, Id)> {
+fn latest_mention(items: &Multiset<DirectoryItem>, ids: &Interner) -> Option<(Id, Id)> {
     let mut best: Option<(&str, u64, Id, Id)> = None;
     let mut latest_ts = None;
     for (item, _) in items.iter().rev() {
@@ -191,14 +183,14 @@ mod tests {
             name: i(name),
             kind: i("person"),
         };
-        let mut items = BTreeMap::new();
+        let mut items = Multiset::new();
         // Two mentions share the greatest ts: the greater conversation_id wins,
         // whatever the interned ids' order ("b" is interned before "a").
-        items.insert(mention(5, "b", 1, "from-b"), 1);
-        items.insert(mention(5, "a", 9, "from-a"), 1);
-        items.insert(mention(3, "z", 0, "older"), 1);
-        items.insert(DirectoryItem::Mentioned, 3);
-        items.insert(DirectoryItem::InConversation, 3);
+        items.add(mention(5, "b", 1, "from-b"), 1);
+        items.add(mention(5, "a", 9, "from-a"), 1);
+        items.add(mention(3, "z", 0, "older"), 1);
+        items.add(DirectoryItem::Mentioned, 3);
+        items.add(DirectoryItem::InConversation, 3);
         let r = |id: Option<Id>| id.map(|i| ids.resolve(i).to_owned());
         let row = directory_row(i("Ünïcode-ID"), &items, &ids).unwrap();
         assert_eq!(r(row.name).as_deref(), Some("from-b"));
@@ -207,14 +199,14 @@ mod tests {
             (3, 3, 0)
         );
         assert_eq!(ids.resolve(row.id_lower), "ünïcode-id");
-        items.insert(
+        items.add(
             DirectoryItem::Entity {
                 name: "Named".into(),
                 kind: "project".into(),
             },
             1,
         );
-        items.insert(DirectoryItem::Related, 2);
+        items.add(DirectoryItem::Related, 2);
         let row = directory_row(i("x"), &items, &ids).unwrap();
         assert_eq!(
             (r(row.name).as_deref(), r(row.kind).as_deref()),
@@ -223,7 +215,7 @@ mod tests {
         assert_eq!(r(row.name_lower).as_deref(), Some("named"));
         assert_eq!(row.relationships, 2);
         // Only a relationship endpoint: no name.
-        let only = BTreeMap::from([(DirectoryItem::Related, 1)]);
+        let only = Multiset::from([(DirectoryItem::Related, 1)]);
         let row = directory_row(i("y"), &only, &ids).unwrap();
         assert_eq!((row.name, row.kind, row.relationships), (None, None, 1));
     }

@@ -48,6 +48,7 @@ pub mod latest;
 pub mod memberships;
 pub mod memory_state;
 pub mod memory_sync;
+pub mod multiset;
 pub mod pair_ranks;
 pub mod partials;
 pub mod provider_performance;

@@ -10,13 +10,13 @@
 use crate::facts::MemoryFact;
 use crate::intern::Id;
 use crate::memory_state::MemoryTrace;
+use crate::multiset::Multiset;
 use crate::reduce_view::{reduce_view_core, ViewTrace};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
 use helixflow_types::timestamp::Millis;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// What a node's row is computed from (counted items first, then the
 /// clocks, then the timestamps).
@@ -72,21 +72,17 @@ pub fn memory_nodes<'s>(
     )
 }
 
-fn node_row(items: &BTreeMap<NodeItem, Diff>) -> Option<NodeRow> {
-    let count = |item: &NodeItem| {
-        items
-            .get(item)
-            .map_or(0, |d| u64::try_from(*d).unwrap_or(0))
-    };
+fn node_row(items: &Multiset<NodeItem>) -> Option<NodeRow> {
+    let count = |item: &NodeItem| u64::try_from(items.get(item)).unwrap_or(0);
     let ops = count(&NodeItem::Op);
     if ops == 0 {
         return None;
     }
-    let max_lamport = match items.range(..NodeItem::Ts(Millis::MIN)).next_back() {
+    let max_lamport = match items.below(&NodeItem::Ts(Millis::MIN)).next_back() {
         Some((NodeItem::Lamport(l), _)) => *l,
         _ => 0,
     };
-    let last_ts = match items.iter().next_back() {
+    let last_ts = match items.last() {
         Some((NodeItem::Ts(t), _)) => *t,
         _ => 0,
     };
@@ -113,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_node_row_reads_counts_and_the_greatest_clock_and_ts() {
-        let items = BTreeMap::from([
+        let items = Multiset::from([
             (NodeItem::Op, 3),
             (NodeItem::Winning, 1),
             (NodeItem::Lamport(2), 1),
@@ -131,6 +127,6 @@ mod tests {
             })
         );
         // A node whose ops are all gone (retracted) has no row.
-        assert_eq!(node_row(&BTreeMap::from([(NodeItem::Winning, 1)])), None);
+        assert_eq!(node_row(&Multiset::from([(NodeItem::Winning, 1)])), None);
     }
 }

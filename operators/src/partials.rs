@@ -13,11 +13,11 @@
 //! partials hold no interned [`crate::intern::Id`] (whose value depends on
 //! arrival order).
 
+use crate::multiset::Multiset;
 use crate::reduce_view::reduce_changes;
 use crate::{Diff, Time};
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
 /// Buckets per key.
@@ -26,7 +26,7 @@ pub const BUCKETS: u64 = 64;
 /// A partial aggregate that merges with others of its kind.
 pub trait Partial: ExchangeData + Hash {
     /// Merges partials (sorted, each with its multiplicity) into one.
-    fn merge(parts: &BTreeMap<Self, Diff>) -> Self;
+    fn merge(parts: &Multiset<Self>) -> Self;
 }
 
 /// The first level: per key, one merged partial per bucket.

@@ -9,6 +9,7 @@
 
 use crate::facts::{CallFact, OrdF64};
 use crate::intern::Id;
+use crate::multiset::Multiset;
 use crate::partials::count;
 use crate::provider_stats::{Percentiles, ProviderTrace};
 use crate::reduce_view::{reduce_view_core, ViewTrace};
@@ -16,7 +17,6 @@ use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A row of `provider_performance` (the key is (provider, model)).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -68,11 +68,11 @@ pub fn provider_performance<'s>(
     )
 }
 
-fn summarize(parts: &BTreeMap<Part, Diff>) -> Option<PerformanceRow> {
+fn summarize(parts: &Multiset<Part>) -> Option<PerformanceRow> {
     let calls: u64 = parts
         .iter()
         .filter(|(p, _)| matches!(p, Part::Call(_)))
-        .map(|(_, d)| count(*d))
+        .map(|(_, d)| count(d))
         .sum();
     if calls == 0 {
         return None;
@@ -80,8 +80,8 @@ fn summarize(parts: &BTreeMap<Part, Diff>) -> Option<PerformanceRow> {
     let mut ranks = Percentiles::new(calls);
     let (mut latency_sum, mut errors, mut tokens_in, mut tokens_out, mut cost) =
         (0u64, 0, 0, 0, 0.0);
-    for (part, d) in parts {
-        let n = count(*d);
+    for (part, d) in parts.iter() {
+        let n = count(d);
         match part {
             Part::Call(latency) => {
                 ranks.see(*latency, n);
@@ -118,13 +118,13 @@ mod tests {
 
     #[test]
     fn percentiles_are_over_every_call_and_sums_over_every_hour() {
-        let mut parts = BTreeMap::new();
+        let mut parts = Multiset::new();
         for latency in [10u32, 20, 30, 40] {
-            parts.insert(Part::Call(latency), 1);
+            parts.add(Part::Call(latency), 1);
         }
-        parts.insert(Part::Call(50), 6);
-        parts.insert(Part::Hour(1, 100, 50, OrdF64(0.5)), 1);
-        parts.insert(Part::Hour(2, 300, 50, OrdF64(1.0)), 1);
+        parts.add(Part::Call(50), 6);
+        parts.add(Part::Hour(1, 100, 50, OrdF64(0.5)), 1);
+        parts.add(Part::Hour(2, 300, 50, OrdF64(1.0)), 1);
         let row = summarize(&parts).unwrap_or_else(|| panic!("a row"));
         assert_eq!(row.calls, 10);
         assert_eq!(
@@ -139,8 +139,7 @@ mod tests {
 
     #[test]
     fn no_tokens_means_no_cost_per_1k_tokens() {
-        let parts: BTreeMap<Part, Diff> =
-            [(Part::Call(5), 1), (Part::Hour(0, 0, 0, OrdF64(0.0)), 1)].into();
+        let parts = Multiset::from([(Part::Call(5), 1), (Part::Hour(0, 0, 0, OrdF64(0.0)), 1)]);
         let row = summarize(&parts).unwrap_or_else(|| panic!("a row"));
         assert_eq!(row.cost_per_1k_tokens, None);
         assert_eq!((row.latency_p50, row.latency_p99), (5, 5));

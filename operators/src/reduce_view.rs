@@ -2,7 +2,7 @@
 //! key's row(s) from all its values, and keep the output arranged so the
 //! API and sinks can read it.
 //!
-//! The values of each key live in the operator as a sorted multiset. Times
+//! The values of each key live in the operator as a sorted [`Multiset`]. Times
 //! go in order; a time's updates are folded into the multisets as they
 //! arrive (once every earlier time is complete), and when the time is
 //! complete the keys it touched are recomputed from their multisets and
@@ -13,13 +13,13 @@
 //! the cost per epoch (docs/benchmarks.md).
 
 use crate::in_time_order::in_time_order;
+use crate::multiset::Multiset;
 use crate::{Diff, Time};
 use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ValSpine;
 use differential_dataflow::{AsCollection, ExchangeData, Hashable, VecCollection};
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::Hash;
 use timely::dataflow::channels::pact::Exchange;
 
@@ -29,7 +29,7 @@ pub type ViewTrace<K, V> = TraceAgent<ValSpine<K, V, Time, Diff>>;
 /// One key's values (with multiplicities), the rows last emitted for it,
 /// and whether the current time has touched it.
 struct Group<V, R> {
-    values: BTreeMap<V, Diff>,
+    values: Multiset<V>,
     rows: Vec<(R, Diff)>,
     touched: bool,
 }
@@ -37,7 +37,7 @@ struct Group<V, R> {
 impl<V, R> Default for Group<V, R> {
     fn default() -> Self {
         Group {
-            values: BTreeMap::new(),
+            values: Multiset::default(),
             rows: Vec::new(),
             touched: false,
         }
@@ -57,14 +57,14 @@ where
     L: FnMut(&K, &[(&V, Diff)], &mut Vec<(R, Diff)>) + 'static,
 {
     reduce_view_core(input, name, move |key, values, rows| {
-        let values: Vec<(&V, Diff)> = values.iter().map(|(v, d)| (v, *d)).collect();
+        let values: Vec<(&V, Diff)> = values.iter().collect();
         logic(key, &values, rows);
     })
 }
 
-/// [`reduce_view`] whose logic reads the key's multiset itself (a sorted
-/// map, never empty): logic that needs only its ends or a few entries costs
-/// O(log n) per touched key instead of O(n).
+/// [`reduce_view`] whose logic reads the key's multiset itself (never
+/// empty): logic that needs only its ends or a few entries costs O(log n)
+/// per touched key instead of O(n).
 pub fn reduce_view_core<'s, K, V, R, L>(
     input: VecCollection<'s, Time, (K, V), Diff>,
     name: &str,
@@ -74,7 +74,7 @@ where
     K: ExchangeData + Hashable + Hash,
     V: ExchangeData,
     R: ExchangeData,
-    L: FnMut(&K, &BTreeMap<V, Diff>, &mut Vec<(R, Diff)>) + 'static,
+    L: FnMut(&K, &Multiset<V>, &mut Vec<(R, Diff)>) + 'static,
 {
     reduce_changes(input, name, logic).arrange_by_key_named(name)
 }
@@ -91,7 +91,7 @@ where
     K: ExchangeData + Hashable + Hash,
     V: ExchangeData,
     R: ExchangeData,
-    L: FnMut(&K, &BTreeMap<V, Diff>, &mut Vec<(R, Diff)>) + 'static,
+    L: FnMut(&K, &Multiset<V>, &mut Vec<(R, Diff)>) + 'static,
 {
     let by_key = Exchange::new(|((k, _), _, _): &((K, V), Time, Diff)| k.hashed().into());
     let mut groups: HashMap<K, Group<V, R>, foldhash::fast::RandomState> = HashMap::default();
@@ -115,14 +115,14 @@ where
                             group.touched = true;
                             touched.push(key.clone());
                         }
-                        add(&mut group.values, value, diff);
+                        group.values.add(value, diff);
                     }
                     None => {
                         let mut group = Group {
                             touched: true,
                             ..Group::default()
                         };
-                        add(&mut group.values, value, diff);
+                        group.values.add(value, diff);
                         touched.push(key.clone());
                         groups.insert(key, group);
                     }
@@ -137,6 +137,7 @@ where
                     continue;
                 };
                 group.touched = false;
+                group.values.settle();
                 rows.clear();
                 if !group.values.is_empty() {
                     logic(&key, &group.values, &mut rows);
@@ -162,23 +163,6 @@ where
         },
     )
     .as_collection()
-}
-
-/// Adds `diff` copies of `value` to a multiset (dropping it at zero).
-fn add<V: Ord>(values: &mut BTreeMap<V, Diff>, value: V, diff: Diff) {
-    match values.entry(value) {
-        Entry::Occupied(mut count) => {
-            *count.get_mut() += diff;
-            if *count.get() == 0 {
-                count.remove();
-            }
-        }
-        Entry::Vacant(slot) => {
-            if diff != 0 {
-                slot.insert(diff);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

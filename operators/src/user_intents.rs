@@ -4,6 +4,7 @@
 
 use crate::facts::MessageFact;
 use crate::intern::Id;
+use crate::multiset::Multiset;
 use crate::partials::count;
 use crate::reduce_view::{reduce_view_core, ViewTrace};
 use crate::{Diff, Time};
@@ -11,7 +12,6 @@ use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
 use helixflow_types::timestamp::Millis;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A row of `user_intents` (the key is (user, intent)).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -43,10 +43,10 @@ pub fn user_intents<'s>(
     })
 }
 
-fn summarize(values: &BTreeMap<IntentValue, Diff>) -> IntentRow {
-    let messages = values.values().map(|d| count(*d)).sum();
+fn summarize(values: &Multiset<IntentValue>) -> IntentRow {
+    let messages = values.counts().map(count).sum();
     let distinct = |pick: fn(&IntentValue) -> Id| {
-        let mut ids: Vec<Id> = values.keys().map(pick).collect();
+        let mut ids: Vec<Id> = values.values().map(pick).collect();
         ids.sort_unstable();
         ids.dedup();
         ids.len() as u64
@@ -55,8 +55,8 @@ fn summarize(values: &BTreeMap<IntentValue, Diff>) -> IntentRow {
         messages,
         conversations: distinct(|v| v.1),
         sessions: distinct(|v| v.2),
-        first_ts: values.keys().next().map_or(0, |v| v.0),
-        last_ts: values.keys().next_back().map_or(0, |v| v.0),
+        first_ts: values.first().map_or(0, |(v, _)| v.0),
+        last_ts: values.last().map_or(0, |(v, _)| v.0),
     }
 }
 
@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn counts_distinct_conversations_and_sessions_and_the_ts_range() {
-        let values: BTreeMap<IntentValue, Diff> = [
+        let values: Multiset<IntentValue> = [
             ((30, Id(1), Id(7)), 1),
             ((10, Id(2), Id(7)), 1),
             ((20, Id(1), Id(8)), 2),

@@ -7,6 +7,7 @@
 
 use crate::facts::{MessageFact, OrdF64};
 use crate::intern::Id;
+use crate::multiset::Multiset;
 use crate::partials::count;
 use crate::reduce_view::{reduce_changes, ViewTrace};
 use crate::{Diff, Time};
@@ -14,7 +15,6 @@ use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
 use helixflow_types::event::Role;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A row of `user_preferences` (the key is (user, provider)).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,10 +51,10 @@ pub fn user_preferences<'s>(
 }
 
 /// One user's rows, by provider.
-fn rows(values: &BTreeMap<PreferenceValue, Diff>) -> Vec<(Id, PreferenceRow)> {
+fn rows(values: &Multiset<PreferenceValue>) -> Vec<(Id, PreferenceRow)> {
     let mut rows: Vec<(Id, PreferenceRow)> = Vec::new();
     let mut last_conv: Option<(Id, Id)> = None;
-    for (&(provider, conv, tokens), &d) in values {
+    for (&(provider, conv, tokens), d) in values.iter() {
         let n = count(d);
         if rows.last().is_none_or(|(p, _)| *p != provider) {
             rows.push((
@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn shares_are_of_the_users_messages_over_all_its_providers() {
         let (a, b) = (Id(1), Id(2));
-        let values: BTreeMap<PreferenceValue, Diff> = [
+        let values: Multiset<PreferenceValue> = [
             ((a, Id(10), 5), 2),
             ((a, Id(11), 1), 1),
             ((b, Id(10), 3), 1),
@@ -118,12 +118,11 @@ mod tests {
     #[test]
     fn a_preferred_provider_flips_when_another_gains_messages() {
         let (a, b) = (Id(1), Id(2));
-        let mut values: BTreeMap<PreferenceValue, Diff> =
-            [((a, Id(10), 1), 2), ((b, Id(10), 1), 1)]
-                .into_iter()
-                .collect();
+        let mut values: Multiset<PreferenceValue> = [((a, Id(10), 1), 2), ((b, Id(10), 1), 1)]
+            .into_iter()
+            .collect();
         assert!(rows(&values)[0].1.share > rows(&values)[1].1.share);
-        values.insert((b, Id(12), 1), 2);
+        values.add((b, Id(12), 1), 2);
         let now = rows(&values);
         assert_eq!(now[0].1.share, OrdF64(0.4));
         assert_eq!(now[1].1.share, OrdF64(0.6));
