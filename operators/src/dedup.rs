@@ -61,15 +61,47 @@ pub fn verdict(kept: (i64, u64), candidate: (i64, u64)) -> Verdict {
     }
 }
 
-/// What dedup keeps per key: the kept event's rule fields and where its
-/// fact is. The facts sit in one vector beside the map rather than in it: a
-/// hash map's buckets outnumber its keys (up to twice, right after it
-/// grows), and a bucket is only this small record, not a whole fact.
-struct Kept {
+/// What dedup keeps per key: the kept event's rule fields and its fact.
+struct Kept<F> {
     ts: i64,
     fingerprint: u64,
     copies: u64,
-    slot: usize,
+    fact: F,
+}
+
+/// Kept records by slot, in chunks of [`CHUNK`]: the key map holds only a
+/// slot per key (a hash map's buckets outnumber its keys, up to twice
+/// right after it grows, so they should be small), and growing never
+/// copies what is kept nor leaves more than one chunk's room unused (a
+/// vector doubling would leave up to half of it).
+struct Records<F> {
+    chunks: Vec<Vec<Kept<F>>>,
+}
+
+/// Records per chunk.
+const CHUNK: usize = 4096;
+
+impl<F> Records<F> {
+    fn new() -> Self {
+        Records { chunks: Vec::new() }
+    }
+
+    /// Keeps `record`, returning its slot.
+    fn push(&mut self, record: Kept<F>) -> usize {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(record),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(record);
+                self.chunks.push(chunk);
+            }
+        }
+        (self.chunks.len() - 1) * CHUNK + self.chunks.last().map_or(0, Vec::len) - 1
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Kept<F>> {
+        self.chunks.get_mut(slot / CHUNK)?.get_mut(slot % CHUNK)
+    }
 }
 
 /// Deduplicates a stream of candidates into a collection of facts.
@@ -93,8 +125,8 @@ where
     let exchange = Exchange::new(|c: &Candidate<F>| c.fact.dedup_route(c.key));
     // The digest is already a hash; foldhash only spreads it (std's
     // SipHash cost ~4% of a replay here), seeded per process.
-    let mut kept: HashMap<u128, Kept, foldhash::fast::RandomState> = HashMap::default();
-    let mut facts: Vec<F> = Vec::new();
+    let mut slots: HashMap<u128, usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut records: Records<F> = Records::new();
     in_time_order(
         candidates,
         exchange,
@@ -103,23 +135,25 @@ where
         move |time, batch, _complete, output| {
             let (mut dups, mut conflicts, mut new_keys) = (0, 0, 0);
             for c in batch {
-                match kept.entry(c.key.0) {
+                match slots.entry(c.key.0) {
                     Entry::Vacant(v) => {
                         new_keys += 1;
                         let (ts, fingerprint) = (c.ts, c.fingerprint);
                         let fact = keep(c);
                         output.push((fact.clone(), time, 1));
-                        v.insert(Kept {
+                        v.insert(records.push(Kept {
                             ts,
                             fingerprint,
                             copies: 1,
-                            slot: facts.len(),
-                        });
-                        facts.push(fact);
+                            fact,
+                        }));
                     }
-                    Entry::Occupied(mut o) => {
+                    Entry::Occupied(o) => {
                         dups += 1;
-                        let k = o.get_mut();
+                        // Every slot in the map was returned by `push`.
+                        let Some(k) = records.get_mut(*o.get()) else {
+                            continue;
+                        };
                         match verdict((k.ts, k.fingerprint), (c.ts, c.fingerprint)) {
                             Verdict::Duplicate => k.copies += 1,
                             Verdict::Replaces => {
@@ -128,10 +162,8 @@ where
                                 k.fingerprint = c.fingerprint;
                                 k.copies = 1;
                                 let fact = keep(c);
-                                if let Some(slot) = facts.get_mut(k.slot) {
-                                    let old = std::mem::replace(slot, fact.clone());
-                                    output.push((old, time, -1));
-                                }
+                                let old = std::mem::replace(&mut k.fact, fact.clone());
+                                output.push((old, time, -1));
                                 output.push((fact, time, 1));
                             }
                             Verdict::Loses => conflicts += 1,
@@ -145,4 +177,30 @@ where
         },
     )
     .as_collection()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kept, Records, CHUNK};
+
+    #[test]
+    fn records_keep_their_slots_across_chunks() {
+        let mut records = Records::new();
+        let record = |n: u64| Kept {
+            ts: n as i64,
+            fingerprint: n,
+            copies: 1,
+            fact: n,
+        };
+        let n = 2 * CHUNK as u64 + 3;
+        let slots: Vec<usize> = (0..n).map(|i| records.push(record(i))).collect();
+        assert_eq!(slots, (0..n as usize).collect::<Vec<_>>());
+        assert_eq!(records.chunks.len(), 3);
+        assert!(records.chunks.iter().all(|c| c.capacity() == CHUNK));
+        for (i, slot) in slots.iter().enumerate() {
+            let kept = records.get_mut(*slot).map(|k| k.fact);
+            assert_eq!(kept, Some(i as u64));
+        }
+        assert!(records.get_mut(n as usize).is_none());
+    }
 }

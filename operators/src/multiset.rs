@@ -2,14 +2,18 @@
 //!
 //! A `BTreeMap<V, Diff>` costs about twice its entries' bytes (leaves of
 //! eleven slots, half full when values arrive in order), and a whole leaf
-//! for a key with one value. This keeps the values in two sorted vectors
-//! instead: a long run of exact capacity, and a short one (at most about
-//! √n entries) of values the run lacks, which new values are inserted into
-//! and which is merged into the run when it outgrows that bound. An insert
-//! costs O(√n) element moves, amortised; a lookup O(log n); reading the
-//! values in order (either way) merges the two runs as it goes.
+//! for a key with one value. This keeps the values in a sorted vector
+//! instead, grown by a quarter at a time: a small multiset takes its new
+//! values into the vector directly; a large one takes them into a map of
+//! recent values (O(log n) each), merged into the vector, at exact
+//! capacity, once the map holds an eighth as many. Either way the entries
+//! cost about 1.25 times their bytes at most, an insert costs O(log n)
+//! plus amortised O(1) moves, and reading the values in order (either
+//! way) merges the two parts as it goes.
 
 use crate::Diff;
+use std::collections::btree_map::{self, Entry};
+use std::collections::BTreeMap;
 
 /// A multiset of `V`s with their multiplicities (never zero when read).
 #[derive(Clone, Debug)]
@@ -19,8 +23,8 @@ pub struct Multiset<V> {
     run: Vec<(V, Diff)>,
     /// How many counts in `run` are zero.
     zeros: usize,
-    /// Sorted, distinct, nonzero, and none of them in `run`.
-    recent: Vec<(V, Diff)>,
+    /// Nonzero, and none of them in `run`; empty while the run is small.
+    recent: BTreeMap<V, Diff>,
 }
 
 impl<V> Default for Multiset<V> {
@@ -28,15 +32,14 @@ impl<V> Default for Multiset<V> {
         Multiset {
             run: Vec::new(),
             zeros: 0,
-            recent: Vec::new(),
+            recent: BTreeMap::new(),
         }
     }
 }
 
-/// Most entries `recent` holds beside a run of `n` before they are merged.
-fn recent_limit(n: usize) -> usize {
-    n.isqrt().max(16)
-}
+/// Runs up to this long take new values in place (a shift of at most this
+/// many entries).
+const SMALL: usize = 64;
 
 impl<V: Ord> Multiset<V> {
     /// An empty multiset.
@@ -49,30 +52,45 @@ impl<V: Ord> Multiset<V> {
         if diff == 0 {
             return;
         }
-        if let Ok(i) = self.run.binary_search_by(|(v, _)| v.cmp(&value)) {
-            let count = &mut self.run[i].1;
-            let was_zero = *count == 0;
-            *count += diff;
-            match (was_zero, *count == 0) {
-                (true, false) => self.zeros -= 1,
-                (false, true) => self.zeros += 1,
-                _ => {}
-            }
-            if self.zeros > recent_limit(self.run.len()) {
-                self.merge();
-            }
-            return;
-        }
-        match self.recent.binary_search_by(|(v, _)| v.cmp(&value)) {
+        let at = self.run.binary_search_by(|(v, _)| v.cmp(&value));
+        match at {
             Ok(i) => {
-                self.recent[i].1 += diff;
-                if self.recent[i].1 == 0 {
-                    self.recent.remove(i);
+                let count = &mut self.run[i].1;
+                let was_zero = *count == 0;
+                *count += diff;
+                match (was_zero, *count == 0) {
+                    // A small run drops the value at once; a large one
+                    // leaves a zero for the next merge.
+                    (false, true) if self.run.len() <= SMALL => {
+                        self.run.remove(i);
+                    }
+                    (false, true) => self.zeros += 1,
+                    (true, false) => self.zeros -= 1,
+                    _ => {}
+                }
+                if self.zeros > self.run.len() / 8 {
+                    self.merge();
                 }
             }
-            Err(i) => {
-                self.recent.insert(i, (value, diff));
-                if self.recent.len() > recent_limit(self.run.len()) {
+            Err(i) if self.recent.is_empty() && self.run.len() < SMALL => {
+                if self.run.len() == self.run.capacity() {
+                    self.run.reserve_exact((self.run.len() / 4).max(1));
+                }
+                self.run.insert(i, (value, diff));
+            }
+            Err(_) => {
+                match self.recent.entry(value) {
+                    Entry::Occupied(mut count) => {
+                        *count.get_mut() += diff;
+                        if *count.get() == 0 {
+                            count.remove();
+                        }
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(diff);
+                    }
+                }
+                if self.recent.len() > self.run.len() / 8 {
                     self.merge();
                 }
             }
@@ -101,74 +119,48 @@ impl<V: Ord> Multiset<V> {
         self.zeros = 0;
     }
 
-    /// Stores a small multiset compactly (one vector of exact capacity);
-    /// a large one is left as it is. For when a burst of changes is done.
-    pub fn settle(&mut self) {
-        if !self.recent.is_empty() && self.run.len() + self.recent.len() <= 32 {
-            self.merge();
-        }
-    }
-
     /// The multiplicity of `value` (zero if absent).
     pub fn get(&self, value: &V) -> Diff {
-        let count = |part: &[(V, Diff)]| {
-            part.binary_search_by(|(v, _)| v.cmp(value))
-                .map_or(0, |i| part[i].1)
-        };
-        count(&self.run) + count(&self.recent)
+        let in_run = self
+            .run
+            .binary_search_by(|(v, _)| v.cmp(value))
+            .map_or(0, |i| self.run[i].1);
+        in_run + self.recent.get(value).copied().unwrap_or(0)
     }
 
     /// The values below `bound`, in order.
     pub fn below(&self, bound: &V) -> Iter<'_, V> {
-        let cut = |part: &[(V, Diff)]| part.partition_point(|(v, _)| v < bound);
-        Iter {
-            run: &self.run[..cut(&self.run)],
-            recent: &self.recent[..cut(&self.recent)],
-        }
+        let cut = self.run.partition_point(|(v, _)| v < bound);
+        Iter::new(&self.run[..cut], self.recent.range(..bound))
     }
-}
 
-impl<V> Multiset<V> {
     /// The values with their multiplicities, in order (either way).
     pub fn iter(&self) -> Iter<'_, V> {
-        Iter {
-            run: &self.run,
-            recent: &self.recent,
-        }
+        Iter::new(&self.run, self.recent.range(..))
     }
 
     /// The least value.
-    pub fn first(&self) -> Option<(&V, Diff)>
-    where
-        V: Ord,
-    {
+    pub fn first(&self) -> Option<(&V, Diff)> {
         self.iter().next()
     }
 
     /// The greatest value.
-    pub fn last(&self) -> Option<(&V, Diff)>
-    where
-        V: Ord,
-    {
+    pub fn last(&self) -> Option<(&V, Diff)> {
         self.iter().next_back()
     }
 
     /// The values themselves, in order.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V>
-    where
-        V: Ord,
-    {
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
         self.iter().map(|(v, _)| v)
     }
 
     /// The multiplicities, in the values' order.
-    pub fn counts(&self) -> impl DoubleEndedIterator<Item = Diff> + '_
-    where
-        V: Ord,
-    {
+    pub fn counts(&self) -> impl DoubleEndedIterator<Item = Diff> + '_ {
         self.iter().map(|(_, d)| d)
     }
+}
 
+impl<V> Multiset<V> {
     /// How many distinct values it holds.
     pub fn len(&self) -> usize {
         self.run.len() - self.zeros + self.recent.len()
@@ -197,13 +189,40 @@ impl<V: Ord, const N: usize> From<[(V, Diff); N]> for Multiset<V> {
 }
 
 /// The values of a [`Multiset`] with their multiplicities, in order.
-#[derive(Clone, Debug)]
 pub struct Iter<'a, V> {
     run: &'a [(V, Diff)],
-    recent: &'a [(V, Diff)],
+    recent: btree_map::Range<'a, V, Diff>,
+    /// Entries of `recent` taken from either end but not yet returned.
+    recent_front: Option<(&'a V, &'a Diff)>,
+    recent_back: Option<(&'a V, &'a Diff)>,
 }
 
 impl<'a, V: Ord> Iter<'a, V> {
+    fn new(run: &'a [(V, Diff)], recent: btree_map::Range<'a, V, Diff>) -> Self {
+        Iter {
+            run,
+            recent,
+            recent_front: None,
+            recent_back: None,
+        }
+    }
+
+    /// The least (`from_front`) or greatest entry of `recent` left, kept
+    /// aside until returned.
+    fn recent_end(&mut self, from_front: bool) -> Option<(&'a V, &'a Diff)> {
+        if from_front {
+            if self.recent_front.is_none() {
+                self.recent_front = self.recent.next().or_else(|| self.recent_back.take());
+            }
+            self.recent_front
+        } else {
+            if self.recent_back.is_none() {
+                self.recent_back = self.recent.next_back().or_else(|| self.recent_front.take());
+            }
+            self.recent_back
+        }
+    }
+
     /// Takes the least (`from_front`) or greatest value left.
     fn take(&mut self, from_front: bool) -> Option<(&'a V, Diff)> {
         // Zero counts wait in the run until a merge drops them: skip them.
@@ -216,31 +235,32 @@ impl<'a, V: Ord> Iter<'a, V> {
                 self.run = rest;
             }
         }
-        let end = |part: &'a [(V, Diff)]| {
-            if from_front {
-                part.first()
-            } else {
-                part.last()
-            }
+        let run_end = if from_front {
+            self.run.first()
+        } else {
+            self.run.last()
         };
         // The two parts hold distinct values.
-        let take_run = match (end(self.run), end(self.recent)) {
-            (Some(a), Some(b)) => (a.0 < b.0) == from_front,
+        let take_run = match (run_end, self.recent_end(from_front)) {
+            (Some(a), Some(b)) => (a.0 < *b.0) == from_front,
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => return None,
         };
-        let part = if take_run {
-            &mut self.run
-        } else {
-            &mut self.recent
-        };
+        if !take_run {
+            let taken = if from_front {
+                self.recent_front.take()
+            } else {
+                self.recent_back.take()
+            };
+            return taken.map(|(v, d)| (v, *d));
+        }
         let (item, rest) = if from_front {
-            part.split_first()?
+            self.run.split_first()?
         } else {
-            part.split_last()?
+            self.run.split_last()?
         };
-        *part = rest;
+        self.run = rest;
         Some((&item.0, item.1))
     }
 }
@@ -286,6 +306,22 @@ mod tests {
         assert_eq!(backward, expected);
         assert_eq!(set.len(), model.len());
         assert_eq!(set.is_empty(), model.is_empty());
+        // Taken from both ends at once, alternately.
+        let (mut it, mut front, mut back) = (set.iter(), Vec::new(), Vec::new());
+        for i in 0.. {
+            let next = if i % 2 == 0 {
+                it.next()
+            } else {
+                it.next_back()
+            };
+            match (next, i % 2) {
+                (Some((v, d)), 0) => front.push((*v, d)),
+                (Some((v, d)), _) => back.push((*v, d)),
+                (None, _) => break,
+            }
+        }
+        front.extend(back.into_iter().rev());
+        assert_eq!(front, expected);
         assert_eq!(set.first().map(|(v, d)| (*v, d)), expected.first().copied());
         assert_eq!(set.last().map(|(v, d)| (*v, d)), expected.last().copied());
         for p in probes {
@@ -322,9 +358,6 @@ mod tests {
                 *count += diff;
                 if *count == 0 {
                     model.remove(&value);
-                }
-                if step % 97 == 0 {
-                    set.settle();
                 }
                 if step % 251 == 0 || step == steps - 1 {
                     let probes: Vec<u64> = (0..8).map(|_| rng.below(range + 2)).collect();

@@ -137,7 +137,6 @@ where
                     continue;
                 };
                 group.touched = false;
-                group.values.settle();
                 rows.clear();
                 if !group.values.is_empty() {
                     logic(&key, &group.values, &mut rows);
