@@ -119,6 +119,9 @@ impl Engine {
             .collect();
         let (shared, inboxes) =
             Shared::new(spec.workers, feed, spec.rejects, spec.cluster.is_some());
+        if let EpochPolicy::Clock(clock) = &spec.epochs {
+            shared.pace_clock(clock.pace());
+        }
         // A cluster's sinks run on process 0, fed by every worker of every
         // process ([`crate::cluster_sinks`]); the others start none.
         let processes = spec.cluster.as_ref().map_or(1, Cluster::processes);

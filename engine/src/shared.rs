@@ -166,6 +166,9 @@ pub struct Shared {
     /// epoch process 0 said its sinks have written.
     sinks_elsewhere: AtomicBool,
     cluster_written: AtomicU64,
+    /// Where the sources' epoch clock learns the first epoch the workers
+    /// have not completed ([`helixflow_sources::feed::EpochClock::pace`]).
+    pace: std::sync::OnceLock<Arc<AtomicU64>>,
 }
 
 /// The receiving ends of the workers' query channels, one per worker.
@@ -208,6 +211,7 @@ impl Shared {
             next_asker: AtomicU64::new(0),
             sinks_elsewhere: AtomicBool::new(false),
             cluster_written: AtomicU64::new(0),
+            pace: std::sync::OnceLock::new(),
         };
         (Arc::new(shared), receivers)
     }
@@ -269,6 +273,9 @@ impl Shared {
             f.published[worker] = upper;
             (f.oldest_needed(), f.readable())
         };
+        if let Some(pace) = self.pace.get() {
+            pace.fetch_max(readable.saturating_add(1), Ordering::Release);
+        }
         // Only when the complete epoch advanced: publish runs on every
         // worker step.
         if self.memory_waiting.load(Ordering::Acquire)
@@ -277,6 +284,12 @@ impl Shared {
             self.memory_visible(readable);
         }
         oldest
+    }
+
+    /// Reports the workers' progress to the sources' epoch clock from now
+    /// on (once; later calls are ignored).
+    pub fn pace_clock(&self, pace: Arc<AtomicU64>) {
+        let _ = self.pace.set(pace);
     }
 
     /// Notes memory events (their `ts`) that arrived in `epoch`.

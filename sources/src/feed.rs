@@ -364,11 +364,18 @@ pub enum EpochPolicy {
     Lines(u64),
 }
 
-/// A wall clock cut into ticks.
+/// A wall clock cut into ticks, paced by the dataflow: a source closes its
+/// epoch at a tick only once the dataflow has completed every epoch the
+/// source closed before, so while the workers are behind, what arrives
+/// gathers in one epoch (computed once) instead of in a tick's worth each
+/// (each costing every operator a round of work).
 #[derive(Clone, Debug)]
 pub struct EpochClock {
     start: Instant,
     tick: Duration,
+    /// The first epoch the dataflow has not completed (0: not reported,
+    /// no pacing); shared by every clone.
+    first_incomplete: Arc<AtomicU64>,
 }
 
 impl EpochClock {
@@ -377,12 +384,27 @@ impl EpochClock {
         EpochClock {
             start: Instant::now(),
             tick: tick.max(Duration::from_micros(100)),
+            first_incomplete: Arc::default(),
         }
     }
 
-    /// The current epoch (starts at 1).
+    /// The current tick (starts at 1).
     pub fn now(&self) -> u64 {
         1 + (self.start.elapsed().as_nanos() / self.tick.as_nanos()) as u64
+    }
+
+    /// Whether the dataflow has completed every epoch up to `sealed` (or
+    /// does not report its progress).
+    fn completed(&self, sealed: u64) -> bool {
+        match self.first_incomplete.load(Ordering::Acquire) {
+            0 => true,
+            first => first > sealed,
+        }
+    }
+
+    /// Where the dataflow reports the first epoch it has not completed.
+    pub fn pace(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.first_incomplete)
     }
 }
 
@@ -391,6 +413,8 @@ pub struct EpochCursor {
     policy: EpochPolicy,
     current: u64,
     lines_in_epoch: u64,
+    /// The last epoch this cursor closed (0: none).
+    closed: u64,
 }
 
 impl EpochCursor {
@@ -404,6 +428,7 @@ impl EpochCursor {
             policy,
             current,
             lines_in_epoch: 0,
+            closed: 0,
         }
     }
 
@@ -421,6 +446,9 @@ impl EpochCursor {
     /// just closed (to seal), if any.
     pub fn advance(&mut self) -> Option<u64> {
         let next = match &self.policy {
+            // Paced: while the dataflow still computes what this source
+            // closed, the current epoch stays open and gathers more.
+            EpochPolicy::Clock(c) if !c.completed(self.closed) => self.current,
             EpochPolicy::Clock(c) => c.now(),
             EpochPolicy::Lines(n) if self.lines_in_epoch >= *n => self.current + 1,
             EpochPolicy::Lines(_) => self.current,
@@ -429,6 +457,7 @@ impl EpochCursor {
             let closed = next - 1;
             self.current = next;
             self.lines_in_epoch = 0;
+            self.closed = closed;
             closed
         })
     }
@@ -498,6 +527,30 @@ mod tests {
         assert_eq!(feed.least_waiting(), None);
         assert!(feed.try_take().is_err());
         assert_eq!(feed.least_waiting(), None);
+    }
+
+    #[test]
+    fn a_paced_clock_closes_an_epoch_only_once_the_dataflow_completed_the_last() {
+        let clock = EpochClock::new(Duration::from_micros(100));
+        let pace = clock.pace();
+        let mut c = EpochCursor::new(EpochPolicy::Clock(clock));
+        let wait_a_tick = || std::thread::sleep(Duration::from_millis(2));
+        // Not reported yet: the clock alone decides.
+        wait_a_tick();
+        let first = c.advance().expect("a tick passed");
+        // The dataflow has not completed `first`: the epoch stays open,
+        // however many ticks pass.
+        pace.store(first, Ordering::Release);
+        wait_a_tick();
+        assert_eq!(c.advance(), None);
+        let held = c.current();
+        wait_a_tick();
+        assert_eq!((c.advance(), c.current()), (None, held));
+        // Once it has, the cursor moves to the clock's tick, closing one
+        // epoch that gathered everything in between.
+        pace.store(first + 1, Ordering::Release);
+        let closed = c.advance().expect("the dataflow caught up");
+        assert!(closed >= held && c.current() > held);
     }
 
     #[test]
