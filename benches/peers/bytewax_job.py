@@ -44,7 +44,8 @@ def provider_row(key_stats):
     key, (calls, tokens_in, tokens_out, latencies) = key_stats
     latencies.sort()
     p95 = latencies[math.ceil(0.95 * calls) - 1]
-    return tsv(key, calls, tokens_in, tokens_out, p95)
+    # The key is already escaped fields joined by tabs (`by_bucket`).
+    return key + "\t" + tsv(calls, tokens_in, tokens_out, p95)
 
 
 def add_message(acc, message):
@@ -59,7 +60,7 @@ def add_entities(acc, entities):
 def pairs(key_entities):
     _conversation, entities = key_entities
     ordered = sorted(entities)
-    return [(ordered[i] + "\t" + b, 1) for i in range(len(ordered)) for b in ordered[i + 1:]]
+    return [(tsv(ordered[i], b), 1) for i in range(len(ordered)) for b in ordered[i + 1:]]
 
 
 flow = Dataflow("helixflow_peer_bench")
@@ -98,5 +99,5 @@ mentioned = op.fold_final(
               lambda ce: ce[0]),
     set, lambda acc, ce: add_entities(acc, ce[1]))
 counts = op.count_final("cooccurrence", op.flat_map("pairs", mentioned, pairs), lambda p: p[0])
-op.output("cooccurrence_out", op.map("pair_row", counts, lambda kv: ("", tsv(kv[0], kv[1]))),
+op.output("cooccurrence_out", op.map("pair_row", counts, lambda kv: ("", kv[0] + "\t" + tsv(kv[1]))),
           FileSink(OUT / "cooccurrence.tsv"))
