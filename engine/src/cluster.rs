@@ -442,6 +442,14 @@ pub fn lost_peer() -> Option<&'static str> {
 /// Stops this process because a peer is gone: what happened, what the
 /// operator does next, and the exit code a supervisor restarts on.
 pub fn exit_peer_lost(message: &str) -> ! {
+    // The loss watcher and the main loop may both get here: one message,
+    // one exit; a later caller waits for the exit under way.
+    static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if EXITING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
     eprintln!(
         "error: cluster: {message}; stopping this process (a timely cluster cannot go on without a member). \
          Restart every process: the views are rebuilt from the lake or Kafka, and nothing was committed past what they covered."
