@@ -125,9 +125,7 @@ pub fn ingest<'s>(
                 // Sealed epochs whose chunks are all taken are complete, even
                 // while later epochs' chunks wait (a reader ahead of the
                 // workers must not hold every epoch open).
-                let upper = waiting.map_or(sealed.saturating_add(1), |least| {
-                    least.min(sealed.saturating_add(1))
-                });
+                let upper = waiting.unwrap_or(u64::MAX).min(sealed.saturating_add(1));
                 if upper > *current.time() {
                     current.downgrade(&upper);
                 }

@@ -76,6 +76,8 @@ struct Kept<F> {
 /// vector doubling would leave up to half of it).
 struct Records<F> {
     chunks: Vec<Vec<Kept<F>>>,
+    /// Records kept (the next slot).
+    len: usize,
 }
 
 /// Records per chunk.
@@ -83,7 +85,10 @@ const CHUNK: usize = 4096;
 
 impl<F> Records<F> {
     fn new() -> Self {
-        Records { chunks: Vec::new() }
+        Records {
+            chunks: Vec::new(),
+            len: 0,
+        }
     }
 
     /// Keeps `record`, returning its slot.
@@ -96,7 +101,8 @@ impl<F> Records<F> {
                 self.chunks.push(chunk);
             }
         }
-        (self.chunks.len() - 1) * CHUNK + self.chunks.last().map_or(0, Vec::len) - 1
+        self.len += 1;
+        self.len - 1
     }
 
     fn get_mut(&mut self, slot: usize) -> Option<&mut Kept<F>> {

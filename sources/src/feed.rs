@@ -247,11 +247,6 @@ impl Feed {
         self.waiting.least()
     }
 
-    /// True when no chunk is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
-
     /// Chunks waiting.
     pub fn backlog(&self) -> usize {
         self.rx.len()
