@@ -79,6 +79,7 @@ pub fn health(status: &KafkaStatus, positions: &serde_json::Value) -> serde_json
         "dead_lettered": status.dead_lettered(),
         "dead_letter_failures": status.dead_letter_failures(),
         "commit_failures": status.commit_failures(),
+        "consumer_reconnects": status.reconnects(),
         "partitions": partitions,
     })
 }

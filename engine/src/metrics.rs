@@ -63,6 +63,10 @@ fn describe() {
             "helixflow_kafka_dead_lettered_total",
             "Rejected messages acknowledged by the dead-letter topic."
         );
+        describe_counter!(
+            "helixflow_kafka_consumer_reconnects_total",
+            "Kafka consumers replaced because they had stopped fetching while messages waited."
+        );
         describe_gauge!("helixflow_interned_ids", "Distinct identifiers interned.");
         describe_counter!(
             "helixflow_sink_rows_written_total",
@@ -128,6 +132,8 @@ pub fn record(inputs: &HealthInputs) {
         }
         counter!("helixflow_kafka_dead_lettered_total", "source" => k.source.clone())
             .absolute(k.dead_lettered());
+        counter!("helixflow_kafka_consumer_reconnects_total", "source" => k.source.clone())
+            .absolute(k.reconnects());
     }
     for sink in inputs.sinks {
         let labels = [("sink", sink.name.clone()), ("kind", sink.kind.to_owned())];

@@ -3,7 +3,8 @@
 //! committed only up to what the views hold; malformed and misrouted
 //! messages are rejected, counted and dead-lettered without losing their
 //! neighbours; a restart rebuilds identical views and reports the group's
-//! recovery point.
+//! recovery point; a consumer taken for stuck is replaced at the offsets it
+//! reached, losing and repeating nothing.
 
 #![expect(
     clippy::unwrap_used,
@@ -57,9 +58,48 @@ fn views_from_kafka_equal_replay_and_offsets_are_committed_after_the_views() {
     );
     engine.shutdown().unwrap();
     // After an orderly stop, the group's offsets are the end of every partition.
-    for (topic, partition, committed, end) in committed_and_end(&all_topics(&topics), &group) {
-        assert_eq!(committed, end, "{topic}/{partition}: committed = end");
+    assert_committed_to_end(&topics, &group);
+}
+
+#[test]
+fn a_consumer_taken_for_stuck_is_replaced_and_nothing_is_lost_or_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = fresh_topics("stall");
+    let lines = test_lines(17, 6_000);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let sent_first = produce(&topics, first);
+    let group = unique("g");
+    let engine = start(&kafka_topology(&topics, &group, ""), 2);
+    wait_visible(&engine, sent_first);
+    let status = std::sync::Arc::clone(&engine.kafka[0]);
+    let everything: Vec<(String, i32)> = status
+        .partitions()
+        .iter()
+        .map(|p| (p.topic.clone(), p.partition))
+        .collect();
+    // Named stuck before its partitions were silent for 10 s: kept.
+    status.suspect_stalled(everything.clone());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(status.reconnects(), 0, "a consumer just read from is kept");
+    // What the supervisor names after a broker restart that left the
+    // consumers fetching nothing (librdkafka #5153): each thread replaces
+    // its consumer once its partitions were silent for 10 s.
+    std::thread::sleep(Duration::from_secs(10));
+    status.suspect_stalled(everything);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while status.reconnects() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two consumer threads did not replace their consumers: {} did",
+            status.reconnects()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
+    let sent_second = produce(&topics, second);
+    wait_visible(&engine, sent_first + sent_second);
+    assert_views_equal_replay(&engine, &lines, dir.path());
+    engine.shutdown().unwrap();
+    assert_committed_to_end(&topics, &group);
 }
 
 #[test]
@@ -216,9 +256,7 @@ fn a_restart_rebuilds_the_same_views_and_reports_the_recovery_point() {
         "recovery point = the first run's commits"
     );
     assert!(!status.rebuilding());
-    let got = engine_views(&engine, &dir.path().join("engine"));
-    let (want, _) = replay_views(&lines, dir.path());
-    assert_same_views(&got, &want);
+    assert_views_equal_replay(&engine, &lines, dir.path());
     engine.shutdown().unwrap();
 }
 

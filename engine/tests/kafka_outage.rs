@@ -64,8 +64,6 @@ fn a_broker_outage_mid_run_is_waited_out_and_nothing_is_lost() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let got = engine_views(&engine, &dir.path().join("engine"));
-    let (want, _) = replay_views(&lines, dir.path());
-    assert_same_views(&got, &want);
+    assert_views_equal_replay(&engine, &lines, dir.path());
     engine.shutdown().unwrap();
 }

@@ -70,13 +70,9 @@ fn views_over_tls_and_scram_equal_replay_and_every_offset_is_committed() {
         2,
     );
     wait_visible(&engine, sent);
-    let got = engine_views(&engine, &dir.path().join("engine"));
-    let (want, _) = replay_views(&lines, dir.path());
-    assert_same_views(&got, &want);
+    assert_views_equal_replay(&engine, &lines, dir.path());
     engine.shutdown().unwrap();
-    for (topic, partition, committed, end) in committed_and_end(&all_topics(&topics), &group) {
-        assert_eq!(committed, end, "{topic}/{partition}: committed = end");
-    }
+    assert_committed_to_end(&topics, &group);
 }
 
 /// Waits until the source's state names `what`, then checks that nothing

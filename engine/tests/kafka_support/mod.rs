@@ -291,6 +291,20 @@ pub fn partition_offsets(topics: &[&str], group: &str) -> Vec<(String, i32, i64,
     out
 }
 
+/// Asserts that the group committed every partition of `topics` up to its end.
+pub fn assert_committed_to_end(topics: &KafkaTopics, group: &str) {
+    for (topic, partition, committed, end) in committed_and_end(&all_topics(topics), group) {
+        assert_eq!(committed, end, "{topic}/{partition}: committed = end");
+    }
+}
+
+/// Asserts that a running engine's views equal `replay` of `lines`.
+pub fn assert_views_equal_replay(engine: &Engine, lines: &[String], dir: &Path) {
+    let got = engine_views(engine, &dir.join("engine"));
+    let (want, _) = replay_views(lines, dir);
+    assert_same_views(&got, &want);
+}
+
 /// The group's committed offset and the log end offset of every partition.
 pub fn committed_and_end(topics: &[&str], group: &str) -> Vec<(String, i32, i64, i64)> {
     partition_offsets(topics, group)

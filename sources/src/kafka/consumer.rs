@@ -6,6 +6,7 @@
 use super::client::{consumer_config, StatusContext};
 use super::committer::Committer;
 use super::dead_letter::DeadLetterProducer;
+use super::stall::{PollClock, STALL};
 use super::status::KafkaStatus;
 use super::{client_error, EngineHooks, KafkaSourceError};
 use crate::feed::{
@@ -26,6 +27,8 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const POLL: Duration = Duration::from_millis(2);
 /// A commit unanswered this long is reported (reading goes on regardless).
 const SLOW_COMMIT: Duration = Duration::from_secs(30);
+/// How often the thread looks for partitions the supervisor took for stuck.
+const STALL_LOOK: Duration = Duration::from_secs(1);
 /// How long stopping waits for the last commit's answer.
 const LAST_COMMIT_WAIT: Duration = Duration::from_secs(5);
 
@@ -79,35 +82,11 @@ impl ConsumerThread {
             self.handle.finish(cursor.current(), serde_json::json!({}));
             return Ok(());
         }
-        let consumer: Arc<BaseConsumer<StatusContext>> = Arc::new(
-            consumer_config(&self.config)
-                .create_with_context(StatusContext::new(&self.status))
-                .map_err(client_error("creating a consumer"))?,
-        );
-        let mut tpl = TopicPartitionList::new();
-        for p in &self.partitions {
-            let start = self
-                .config
-                .resume
-                .get(&position_key(self.topic(*p), p.partition))
-                .map_or(Offset::Beginning, |o| Offset::Offset(*o));
-            tpl.add_partition_offset(self.topic(*p), p.partition, start)
-                .map_err(client_error("assigning partitions"))?;
-        }
-        consumer
-            .assign(&tpl)
-            .map_err(client_error("assigning partitions"))?;
-        let slots = self
+        let slots: Vec<(String, i32)> = self
             .partitions
             .iter()
             .map(|p| (self.topic(*p).to_string(), p.partition))
             .collect();
-        let mut committer = Committer::start(
-            format!("kafka-commit-{}", self.origin),
-            Arc::clone(&consumer),
-            slots,
-        )
-        .map_err(KafkaSourceError::Thread)?;
         // Resumed partitions are positioned at their resume offset already.
         let mut next: Vec<i64> = self
             .partitions
@@ -117,16 +96,39 @@ impl ConsumerThread {
                 self.config.resume.get(&key).copied().unwrap_or(0)
             })
             .collect();
+        let (mut consumer, mut committer) = self.connect(&slots, &next)?;
         let mut pending: Option<Pending> = None;
         let mut commits = Commits::new(self.partitions.len(), self.config.commit_interval);
         let mut requests_served = self.status.commit_requests();
+        let mut clock = PollClock::new(self.partitions.len(), Instant::now());
+        let mut next_stall_look = Instant::now() + STALL_LOOK;
         while !(self.hooks.stopping)() {
+            let now = Instant::now();
+            clock.turn(now);
+            if now >= next_stall_look {
+                next_stall_look = now + STALL_LOOK;
+                if let Some(stuck) = self.stuck(&slots, &clock, now) {
+                    tracing::warn!(
+                        "kafka source `{}`: {stuck} read nothing for {} s although the brokers answer and hold more; replacing the consumer at the offsets reached (librdkafka can stay stuck after a broker restart)",
+                        self.status.source,
+                        STALL.as_secs()
+                    );
+                    self.take_commit_replies(&committer, &mut commits);
+                    committer.finish(LAST_COMMIT_WAIT);
+                    self.take_commit_replies(&committer, &mut commits);
+                    commits.hand_again();
+                    (consumer, committer) = self.connect(&slots, &next)?;
+                    self.status.reconnects.fetch_add(1, Ordering::Relaxed);
+                    clock.restart(Instant::now());
+                }
+            }
             match consumer.poll(POLL) {
                 Some(Ok(message)) => {
                     self.status.broker_ok();
                     let Some(slot) = self.slot(message.topic(), message.partition()) else {
                         continue;
                     };
+                    clock.message(slot, now);
                     next[slot] = message.offset() + 1;
                     let chunk = pending.get_or_insert_with(|| Pending {
                         epoch: cursor.current(),
@@ -178,6 +180,53 @@ impl ConsumerThread {
         }
         self.take_commit_replies(&committer, &mut commits);
         Ok(())
+    }
+
+    /// A consumer assigned this thread's partitions from `next` (the start:
+    /// the resume offsets, or the beginning), and its committer.
+    fn connect(
+        &self,
+        slots: &[(String, i32)],
+        next: &[i64],
+    ) -> Result<(Arc<BaseConsumer<StatusContext>>, Committer), KafkaSourceError> {
+        let consumer: Arc<BaseConsumer<StatusContext>> = Arc::new(
+            consumer_config(&self.config)
+                .create_with_context(StatusContext::new(&self.status))
+                .map_err(client_error("creating a consumer"))?,
+        );
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), n) in slots.iter().zip(next) {
+            let start = if *n > 0 {
+                Offset::Offset(*n)
+            } else {
+                Offset::Beginning
+            };
+            tpl.add_partition_offset(topic, *partition, start)
+                .map_err(client_error("assigning partitions"))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(client_error("assigning partitions"))?;
+        let committer = Committer::start(
+            format!("kafka-commit-{}", self.origin),
+            Arc::clone(&consumer),
+            slots.to_vec(),
+        )
+        .map_err(KafkaSourceError::Thread)?;
+        Ok((consumer, committer))
+    }
+
+    /// The partitions the supervisor took for stuck that also gave this
+    /// thread nothing for [`STALL`] of polling, named; `None` if none.
+    fn stuck(&self, slots: &[(String, i32)], clock: &PollClock, now: Instant) -> Option<String> {
+        let named: Vec<String> = self
+            .status
+            .take_stalled(slots)
+            .into_iter()
+            .filter(|slot| clock.silent(*slot, now))
+            .map(|slot| position_key(&slots[slot].0, slots[slot].1))
+            .collect();
+        (!named.is_empty()).then(|| format!("partitions {}", named.join(", ")))
     }
 
     /// Index of a partition among this thread's.
@@ -325,6 +374,14 @@ impl Commits {
         if !self.slow_reported {
             self.slow_reported = true;
             report();
+        }
+    }
+
+    /// The committer was replaced: the offsets handed to the old one may
+    /// never have been committed, so they are handed again.
+    fn hand_again(&mut self) {
+        if let Some(handed) = self.handed.take() {
+            self.retry.get_or_insert(handed);
         }
     }
 

@@ -30,6 +30,7 @@ mod committer;
 mod consumer;
 mod dead_letter;
 pub mod produce;
+mod stall;
 mod status;
 mod watermarks;
 
@@ -195,7 +196,9 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// While the consumer threads run, asks the cluster for a topic's metadata
 /// every [`PROBE_EVERY`]: the answer (or its absence) is the source's broker
 /// state. librdkafka's error events alone are not enough: it reports an
-/// outage once, and not at all for some ways of going away.
+/// outage once, and not at all for some ways of going away. While the
+/// brokers answer, it also compares the partitions with their log ends
+/// every [`stall::STALL_CHECK`] and names stuck ones to their threads.
 fn watch_brokers(
     probe: &BaseConsumer<StatusContext>,
     topic: &str,
@@ -203,6 +206,8 @@ fn watch_brokers(
     status: &KafkaStatus,
 ) {
     let mut next = Instant::now();
+    let mut next_stall_check = Instant::now() + stall::STALL_CHECK;
+    let mut stalls = stall::StallWatch::default();
     while !threads.iter().all(|t| t.is_finished()) {
         if Instant::now() >= next {
             match probe.fetch_metadata(Some(topic), PROBE_EVERY) {
@@ -211,7 +216,41 @@ fn watch_brokers(
             }
             next = Instant::now() + PROBE_EVERY;
         }
+        if Instant::now() >= next_stall_check {
+            if status.brokers_up() {
+                check_stalls(probe, status, &mut stalls);
+            }
+            next_stall_check = Instant::now() + stall::STALL_CHECK;
+        }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asks the log ends of the source's partitions and names the stuck ones
+/// (an unanswered request names none).
+fn check_stalls(
+    probe: &BaseConsumer<StatusContext>,
+    status: &KafkaStatus,
+    stalls: &mut stall::StallWatch,
+) {
+    let partitions = status.partitions();
+    let keys: Vec<(String, i32)> = partitions
+        .iter()
+        .map(|p| (p.topic.clone(), p.partition))
+        .collect();
+    let Ok(ends) = watermarks::log_ends(probe, &keys, PROBE_EVERY) else {
+        return;
+    };
+    let now = Instant::now();
+    let stuck = stalls.observe(
+        now,
+        keys.into_iter()
+            .zip(&partitions)
+            .zip(ends)
+            .map(|((key, p), end)| (key, p.consumed, end)),
+    );
+    if !stuck.is_empty() {
+        status.suspect_stalled(stuck);
     }
 }
 

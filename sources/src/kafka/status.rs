@@ -3,7 +3,7 @@
 //! recovery point found at start and the high watermark (from librdkafka's
 //! statistics), plus whether the brokers are reachable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -53,6 +53,11 @@ pub struct KafkaStatus {
     /// Raised by [`KafkaStatus::request_commit`]: each consumer thread commits
     /// what the views absorbed as soon as it sees a new value.
     commit_requests: AtomicU64,
+    /// Partitions the supervisor took for stuck (behind their log end and
+    /// read no further), until their consumer thread takes them.
+    stalled: Mutex<BTreeSet<(String, i32)>>,
+    /// Consumers replaced because they had stopped fetching.
+    pub(crate) reconnects: AtomicU64,
 }
 
 impl KafkaStatus {
@@ -68,6 +73,8 @@ impl KafkaStatus {
             dead_letter_failures: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
             commit_requests: AtomicU64::new(0),
+            stalled: Mutex::default(),
+            reconnects: AtomicU64::new(0),
         }
     }
 
@@ -80,6 +87,33 @@ impl KafkaStatus {
     /// The number of commit requests so far.
     pub(crate) fn commit_requests(&self) -> u64 {
         self.commit_requests.load(Ordering::Acquire)
+    }
+
+    /// Names partitions whose consumer seems stuck: the thread reading
+    /// them replaces its consumer if they gave it nothing for a while
+    /// (see `stall.rs`).
+    pub fn suspect_stalled(&self, partitions: impl IntoIterator<Item = (String, i32)>) {
+        let mut s = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
+        s.extend(partitions);
+    }
+
+    /// Takes the partitions named stuck among `mine`.
+    pub(crate) fn take_stalled(&self, mine: &[(String, i32)]) -> Vec<usize> {
+        let mut s = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
+        if s.is_empty() {
+            return Vec::new();
+        }
+        (0..mine.len()).filter(|i| s.remove(&mine[*i])).collect()
+    }
+
+    /// Consumers replaced because they had stopped fetching.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Whether the brokers answered the latest probe.
+    pub(crate) fn brokers_up(&self) -> bool {
+        !self.down.load(Ordering::Acquire)
     }
 
     fn with_partition(&self, topic: &str, partition: i32, f: impl FnOnce(&mut PartitionState)) {

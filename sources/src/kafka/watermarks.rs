@@ -1,11 +1,12 @@
 //! The high watermarks of a Kafka source's partitions, asked of the brokers
 //! now (one ListOffsets request for every partition), for the memory sync
-//! barrier: "every event in the topic when the call arrived". The statistics
-//! the consumers receive are up to half a second old, so they cannot serve.
+//! barrier ("every event in the topic when the call arrived": the statistics
+//! the consumers receive are up to half a second old, so they cannot serve)
+//! and for the supervisor's watch on stuck consumers.
 
 use super::client::consumer_config;
 use helixflow_types::topology::KafkaSourceConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::Duration;
@@ -32,23 +33,33 @@ impl WatermarkProbe {
         partitions: &[(String, i32)],
         timeout: Duration,
     ) -> Result<Vec<i64>, KafkaError> {
-        let mut tpl = TopicPartitionList::new();
-        for (topic, partition) in partitions {
-            tpl.add_partition_offset(topic, *partition, Offset::End)?;
-        }
-        let answered = self.consumer.offsets_for_times(tpl, timeout)?;
-        partitions
-            .iter()
-            .map(|(topic, partition)| {
-                let offset = answered
-                    .find_partition(topic, *partition)
-                    .map(|e| e.offset());
-                match offset {
-                    Some(Offset::Offset(o)) => Ok(o),
-                    // An empty partition has no offset to name: its end is 0.
-                    _ => Ok(0),
-                }
-            })
-            .collect()
+        log_ends(&self.consumer, partitions, timeout)
     }
+}
+
+/// The log end offset of each `(topic, partition)`, in order, asked through
+/// `client` in one request.
+pub(crate) fn log_ends<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    partitions: &[(String, i32)],
+    timeout: Duration,
+) -> Result<Vec<i64>, KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        tpl.add_partition_offset(topic, *partition, Offset::End)?;
+    }
+    let answered = client.offsets_for_times(tpl, timeout)?;
+    partitions
+        .iter()
+        .map(|(topic, partition)| {
+            let offset = answered
+                .find_partition(topic, *partition)
+                .map(|e| e.offset());
+            match offset {
+                Some(Offset::Offset(o)) => Ok(o),
+                // An empty partition has no offset to name: its end is 0.
+                _ => Ok(0),
+            }
+        })
+        .collect()
 }
