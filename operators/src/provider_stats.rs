@@ -1,10 +1,18 @@
 //! `provider_stats`: per (provider, model, hour) call counts, sums and exact
 //! nearest-rank latency percentiles.
+//!
+//! Each key keeps a [`CallStats`], not its calls: counts and integer sums
+//! added and taken out, the cost as an exact sum (correctly rounded when
+//! read, as Python's `math.fsum`: the same bits for any order of calls),
+//! and the latencies as a multiset of distinct values for the ranks. A
+//! time then costs the calls it changed plus one pass over the key's
+//! distinct latencies, not a pass over every call of the hour.
 
 use crate::facts::{CallFact, OrdF64};
 use crate::intern::Id;
+use crate::multiset::Multiset;
 use crate::partials::count;
-use crate::reduce_view::{reduce_view, ViewTrace};
+use crate::reduce_view::{reduce_state_view, KeyState, ViewTrace};
 use crate::{Diff, Time};
 use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::VecCollection;
@@ -31,8 +39,42 @@ pub struct ProviderRow {
 /// The arranged view.
 pub type ProviderTrace = ViewTrace<ProviderKey, ProviderRow>;
 
-/// One call as the reduce sees it; latency first so input arrives sorted by it.
+/// One call as the reduce sees it: latency, success, tokens in and out, cost.
 type CallValue = (u32, bool, u32, u32, OrdF64);
+
+/// What a key keeps of its calls (see the module doc).
+#[derive(Default)]
+pub struct CallStats {
+    calls: Diff,
+    errors: Diff,
+    tokens_in: i64,
+    tokens_out: i64,
+    latency_sum: i64,
+    cost: fsum::FSum,
+    latencies: Multiset<u32>,
+}
+
+impl KeyState<CallValue> for CallStats {
+    fn add(&mut self, (latency, success, tokens_in, tokens_out, cost): CallValue, diff: Diff) {
+        self.calls += diff;
+        if !success {
+            self.errors += diff;
+        }
+        let n = diff as i64;
+        self.tokens_in += i64::from(tokens_in) * n;
+        self.tokens_out += i64::from(tokens_out) * n;
+        self.latency_sum += i64::from(latency) * n;
+        // Exact: taking a cost out leaves the sum of the others.
+        for _ in 0..diff.unsigned_abs() {
+            self.cost.add(if diff > 0 { cost.0 } else { -cost.0 });
+        }
+        self.latencies.add(latency, diff);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.calls == 0 && self.latencies.is_empty()
+    }
+}
 
 /// Computes the view from provider calls.
 pub fn provider_stats<'s>(
@@ -48,11 +90,15 @@ pub fn provider_stats<'s>(
         );
         ((c.provider, c.model, c.hour), value)
     });
-    reduce_view(keyed, "provider_stats", |_key, input, output| {
-        if let Some(row) = summarize(input) {
-            output.push((row, 1));
-        }
-    })
+    reduce_state_view(
+        keyed,
+        "provider_stats",
+        |_key, stats: &CallStats, output| {
+            if let Some(row) = summarize(stats) {
+                output.push((row, 1));
+            }
+        },
+    )
 }
 
 /// Nearest-rank percentile: the value at 1-based rank `ceil(p/100 * n)`.
@@ -95,37 +141,27 @@ impl Percentiles {
     }
 }
 
-fn summarize(input: &[(&CallValue, Diff)]) -> Option<ProviderRow> {
-    let calls: u64 = input.iter().map(|(_, d)| count(*d)).sum();
+fn summarize(stats: &CallStats) -> Option<ProviderRow> {
+    let calls = count(stats.calls);
     if calls == 0 {
         return None;
     }
     let mut pct = Percentiles::new(calls);
-    let (mut errors, mut tin, mut tout, mut cost, mut lat) = (0u64, 0, 0, 0.0, 0u64);
-    for ((latency, success, tokens_in, tokens_out, c), d) in input {
-        let n = count(*d);
-        pct.see(*latency, n);
-        if !success {
-            errors += n;
-        }
-        tin += u64::from(*tokens_in) * n;
-        tout += u64::from(*tokens_out) * n;
-        lat += u64::from(*latency) * n;
-        for _ in 0..n {
-            cost += c.0;
-        }
+    for (latency, n) in stats.latencies.iter() {
+        pct.see(*latency, count(n));
     }
     let [p50, p95, p99] = pct.values();
+    let sum = |s: i64| u64::try_from(s).unwrap_or(0);
     Some(ProviderRow {
         calls,
-        errors,
-        tokens_in: tin,
-        tokens_out: tout,
-        cost_usd: OrdF64(cost),
+        errors: count(stats.errors),
+        tokens_in: sum(stats.tokens_in),
+        tokens_out: sum(stats.tokens_out),
+        cost_usd: OrdF64(stats.cost.value()),
         latency_p50: p50,
         latency_p95: p95,
         latency_p99: p99,
-        latency_avg: OrdF64(lat as f64 / calls as f64),
+        latency_avg: OrdF64(sum(stats.latency_sum) as f64 / calls as f64),
     })
 }
 

@@ -26,18 +26,40 @@ use timely::dataflow::channels::pact::Exchange;
 /// A view arranged by key with one row value per key.
 pub type ViewTrace<K, V> = TraceAgent<ValSpine<K, V, Time, Diff>>;
 
-/// One key's values (with multiplicities), the rows last emitted for it,
-/// and whether the current time has touched it.
-struct Group<V, R> {
-    values: Multiset<V>,
+/// What a keyed reduce keeps of one key's values. [`Multiset`] keeps them
+/// all (for logic that must see them); an aggregate that can take values
+/// in and out (counts, integer sums, exact `f64` sums, a multiset of one
+/// field) keeps only what its rows need, so a time costs what it changed
+/// rather than what the key holds.
+pub trait KeyState<V>: Default + 'static {
+    /// Takes `diff` copies of `value` in (a negative `diff` takes them out).
+    fn add(&mut self, value: V, diff: Diff);
+    /// True when the key holds no value (its state can be dropped).
+    fn is_empty(&self) -> bool;
+}
+
+impl<V: Ord + 'static> KeyState<V> for Multiset<V> {
+    fn add(&mut self, value: V, diff: Diff) {
+        Multiset::add(self, value, diff);
+    }
+
+    fn is_empty(&self) -> bool {
+        Multiset::is_empty(self)
+    }
+}
+
+/// One key's state, the rows last emitted for it, and whether the current
+/// time has touched it.
+struct Group<S, R> {
+    values: S,
     rows: Vec<(R, Diff)>,
     touched: bool,
 }
 
-impl<V, R> Default for Group<V, R> {
+impl<S: Default, R> Default for Group<S, R> {
     fn default() -> Self {
         Group {
-            values: Multiset::default(),
+            values: S::default(),
             rows: Vec::new(),
             touched: false,
         }
@@ -76,7 +98,7 @@ where
     R: ExchangeData,
     L: FnMut(&K, &Multiset<V>, &mut Vec<(R, Diff)>) + 'static,
 {
-    reduce_changes(input, name, logic).arrange_by_key_named(name)
+    reduce_state_view(input, name, logic)
 }
 
 /// The reduce of [`reduce_view_core`] without the arrangement: the changes
@@ -85,7 +107,7 @@ where
 pub fn reduce_changes<'s, K, V, R, L>(
     input: VecCollection<'s, Time, (K, V), Diff>,
     name: &str,
-    mut logic: L,
+    logic: L,
 ) -> VecCollection<'s, Time, (K, R), Diff>
 where
     K: ExchangeData + Hashable + Hash,
@@ -93,8 +115,42 @@ where
     R: ExchangeData,
     L: FnMut(&K, &Multiset<V>, &mut Vec<(R, Diff)>) + 'static,
 {
+    reduce_state(input, name, logic)
+}
+
+/// [`reduce_view`] over a [`KeyState`] of each key instead of all its
+/// values: the logic reads the state.
+pub fn reduce_state_view<'s, K, V, S, R, L>(
+    input: VecCollection<'s, Time, (K, V), Diff>,
+    name: &str,
+    logic: L,
+) -> Arranged<'s, ViewTrace<K, R>>
+where
+    K: ExchangeData + Hashable + Hash,
+    V: ExchangeData,
+    S: KeyState<V>,
+    R: ExchangeData,
+    L: FnMut(&K, &S, &mut Vec<(R, Diff)>) + 'static,
+{
+    reduce_state(input, name, logic).arrange_by_key_named(name)
+}
+
+/// The reduce every keyed view shares (see the module doc), over each key's
+/// [`KeyState`].
+pub fn reduce_state<'s, K, V, S, R, L>(
+    input: VecCollection<'s, Time, (K, V), Diff>,
+    name: &str,
+    mut logic: L,
+) -> VecCollection<'s, Time, (K, R), Diff>
+where
+    K: ExchangeData + Hashable + Hash,
+    V: ExchangeData,
+    S: KeyState<V>,
+    R: ExchangeData,
+    L: FnMut(&K, &S, &mut Vec<(R, Diff)>) + 'static,
+{
     let by_key = Exchange::new(|((k, _), _, _): &((K, V), Time, Diff)| k.hashed().into());
-    let mut groups: HashMap<K, Group<V, R>, foldhash::fast::RandomState> = HashMap::default();
+    let mut groups: HashMap<K, Group<S, R>, foldhash::fast::RandomState> = HashMap::default();
     // Keys the current time has touched so far (each once).
     let mut touched: Vec<K> = Vec::new();
     let mut rows: Vec<(R, Diff)> = Vec::new();
@@ -118,7 +174,7 @@ where
                         group.values.add(value, diff);
                     }
                     None => {
-                        let mut group = Group {
+                        let mut group: Group<S, R> = Group {
                             touched: true,
                             ..Group::default()
                         };
