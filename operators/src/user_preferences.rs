@@ -57,7 +57,8 @@ impl KeyState<PreferenceValue> for Preferences {
         tally.messages += diff;
         tally.tokens += i64::from(tokens) * diff as i64;
         tally.conversations.add(conv, diff);
-        if tally.messages == 0 && tally.conversations.is_empty() {
+        // Its messages are its conversations' counts: none left, no tally.
+        if tally.conversations.is_empty() {
             self.providers.remove(&provider);
         }
     }
